@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Clipper's tests and benchmarks need. Idempotent: packages
+# already installed are left alone, and apt-get runs only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  etcd-server                 # the HA store backend; tests start their own etcd on loopback
+  protobuf-compiler           # protoc, for etcd-client's generated gRPC code
+  runc crun                   # OCI runtimes for the node agent
+  busybox-static              # root filesystem for test containers
+  containernetworking-plugins # CNI plugins: bridge, host-local, loopback, portmap
+  iproute2                    # ip netns / veth for multi-host tests
+  procps                      # ps/pkill used by process tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi

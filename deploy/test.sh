@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: system packages, formatting, lints, tests,
+# and a smoke run of the benchmarks. README.md and .ci/run call exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./deploy/install-deps.sh
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
+# The benchmarks must keep running; --quick keeps them to seconds.
+cargo run --locked -p clipper-perf --bin store-bench -- --quick
+cargo run --locked -p clipper-perf --bin proto-bench -- --quick
