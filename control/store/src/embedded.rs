@@ -45,7 +45,7 @@ use state::{Batch, DiskOp, LeaseState, Op, Reply, State};
 
 use crate::{
     KeyValue, LeaseId, RangeRequest, RangeResponse, Result, Revision, Store, StoreError,
-    WatchStream, check_sizes,
+    WatchStream, WatchUpdate, check_sizes,
 };
 
 /// Requests waiting for the committer; beyond it writers wait (backpressure) instead of
@@ -716,7 +716,17 @@ impl Store for EmbeddedStore {
         if self.requests.is_none() {
             return Err(StoreError::Closed);
         }
-        Ok(self.shared.state.write().watch(start, end, from_revision))
+        let (rx, progress) = self.shared.state.write().watch(start, end, from_revision);
+        let shared = Arc::downgrade(&self.shared);
+        Ok(WatchStream::new(rx, move || {
+            // Under the state lock no batch is half-published: every event up to this
+            // revision is already in the channel, ahead of the notification. A full
+            // channel drops the notification; the consumer asks again.
+            if let Some(shared) = shared.upgrade() {
+                let state = shared.state.read();
+                let _ = progress.try_send(Ok(WatchUpdate::Progress(state.revision)));
+            }
+        }))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

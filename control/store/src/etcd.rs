@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     Event, EventKind, KeyValue, LeaseId, MAX_KEY_BYTES, MAX_VALUE_BYTES, RangeRequest,
-    RangeResponse, Result, Revision, Store, StoreError, WatchStream, check_sizes,
+    RangeResponse, Result, Revision, Store, StoreError, WatchStream, WatchUpdate, check_sizes,
 };
 
 /// etcd's `--max-request-bytes` that admits a put of the largest key and value the store
@@ -295,6 +295,9 @@ impl Store for EtcdStore {
             .await
             .map_err(backend)?;
         let (tx, rx) = mpsc::channel(WatchStream::CHANNEL_BATCHES);
+        // Progress requests reach the task that owns the etcd stream; one pending request
+        // is enough (etcd answers with its current revision).
+        let (progress_tx, mut progress_rx) = mpsc::channel::<()>(1);
         // Wait for etcd to confirm the watch, so that every write after this call returns
         // is seen (the trait's promise).
         let mut pending = Vec::new();
@@ -338,6 +341,13 @@ impl Store for EtcdStore {
                             }
                             return;
                         }
+                        Some(()) = progress_rx.recv() => {
+                            if let Err(e) = stream.request_progress().await {
+                                let _ = tx.send(Err(StoreError::WatchClosed(format!("etcd progress request failed: {e}")))).await;
+                                return;
+                            }
+                            continue;
+                        }
                     },
                 };
                 watch_id = Some(resp.watch_id());
@@ -372,13 +382,24 @@ impl Store for EtcdStore {
                         })
                     })
                     .collect();
-                if !events.is_empty() && tx.send(Ok(events)).await.is_err() {
+                let update = if !events.is_empty() {
+                    WatchUpdate::Events(events)
+                } else if resp.created() {
+                    continue;
+                } else {
+                    // An event-less response that is not the creation confirmation is a
+                    // progress notification: everything up to its header revision is sent.
+                    WatchUpdate::Progress(resp.header().map(|h| h.revision()).unwrap_or(0))
+                };
+                if tx.send(Ok(update)).await.is_err() {
                     let _ = stream.cancel(resp.watch_id()).await;
                     return;
                 }
             }
         });
-        Ok(WatchStream::new(rx))
+        Ok(WatchStream::new(rx, move || {
+            let _ = progress_tx.try_send(());
+        }))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

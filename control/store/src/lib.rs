@@ -206,6 +206,19 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What a watch delivers: events, or a progress notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchUpdate {
+    /// A batch of events in revision order.
+    Events(Vec<Event>),
+    /// Every event of this watch up to this revision has been delivered (etcd's progress
+    /// notification); sent only when asked for with [`WatchStream::request_progress`].
+    Progress(Revision),
+}
+
+/// Asks a backend to send a progress notification on one watch.
+type ProgressRequester = Box<dyn Fn() + Send + Sync>;
+
 /// A watch: batches of events in revision order, each event exactly once.
 ///
 /// The stream ends with `Some(Err(..))` when the store ends the watch (a compacted start
@@ -213,7 +226,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// that falls behind gets [`StoreError::WatchClosed`]); `None` after that or when the store
 /// closes. Dropping the stream cancels the watch.
 pub struct WatchStream {
-    rx: tokio::sync::mpsc::Receiver<Result<Vec<Event>>>,
+    rx: tokio::sync::mpsc::Receiver<Result<WatchUpdate>>,
+    progress: ProgressRequester,
 }
 
 impl WatchStream {
@@ -222,18 +236,51 @@ impl WatchStream {
     /// revision packs its events into at most half this many batches).
     pub const CHANNEL_BATCHES: usize = 1024;
 
-    pub fn new(rx: tokio::sync::mpsc::Receiver<Result<Vec<Event>>>) -> Self {
-        WatchStream { rx }
+    /// A stream over `rx`; `progress` asks the backend for a progress notification.
+    pub fn new(
+        rx: tokio::sync::mpsc::Receiver<Result<WatchUpdate>>,
+        progress: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        WatchStream {
+            rx,
+            progress: Box::new(progress),
+        }
     }
 
-    /// The next batch of events, or the error that ended the watch, or None when closed.
+    /// The next batch of events (progress notifications are skipped), or the error that
+    /// ended the watch, or None when closed.
     pub async fn next(&mut self) -> Option<Result<Vec<Event>>> {
+        loop {
+            match self.rx.recv().await? {
+                Ok(WatchUpdate::Events(e)) => return Some(Ok(e)),
+                Ok(WatchUpdate::Progress(_)) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next update, progress notifications included.
+    pub async fn next_update(&mut self) -> Option<Result<WatchUpdate>> {
         self.rx.recv().await
     }
 
-    /// The next batch if one is buffered now; None when none is (or the watch ended).
+    /// The next batch of events if one is buffered now; None when none is (or the watch
+    /// ended).
     pub fn try_next(&mut self) -> Option<Result<Vec<Event>>> {
-        self.rx.try_recv().ok()
+        loop {
+            match self.rx.try_recv().ok()? {
+                Ok(WatchUpdate::Events(e)) => return Some(Ok(e)),
+                Ok(WatchUpdate::Progress(_)) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Asks for a [`WatchUpdate::Progress`] carrying the store's revision, sent after every
+    /// event already committed — so that a consumer can tell it has seen every write up
+    /// to a revision even when none of them concerned its range.
+    pub fn request_progress(&self) {
+        (self.progress)();
     }
 }
 

@@ -736,6 +736,53 @@ async fn value_and_key_limits<S: Store>(s: Arc<S>) {
     assert_eq!(s.current_revision().await.expect("revision"), r0 + 1);
 }
 
+async fn progress_notifications_report_the_revision<S: Store>(s: Arc<S>) {
+    // A watch on an idle prefix learns that the store moved on through a progress
+    // notification, sent after every event already committed (the watch cache's
+    // consistent reads depend on this ordering).
+    let mut idle = watch_prefix(&*s, "progress/idle/", 0).await;
+    let mut busy = watch_prefix(&*s, "progress/busy/", 0).await;
+    let mut last = 0;
+    for i in 0..5 {
+        last = s
+            .create(b(&format!("progress/busy/{i}")), b("v"), 0)
+            .await
+            .expect("create");
+    }
+    busy.request_progress();
+    let mut seen_events = 0;
+    loop {
+        let update = tokio::time::timeout(EVENT_TIMEOUT, busy.next_update())
+            .await
+            .expect("an update within the timeout")
+            .expect("stream open")
+            .expect("no error");
+        match update {
+            clipper_store::WatchUpdate::Events(e) => seen_events += e.len(),
+            clipper_store::WatchUpdate::Progress(r) => {
+                assert_eq!(seen_events, 5, "progress came after every committed event");
+                assert!(
+                    r >= last,
+                    "progress revision {r} covers the last write {last}"
+                );
+                break;
+            }
+        }
+    }
+    idle.request_progress();
+    let update = tokio::time::timeout(EVENT_TIMEOUT, idle.next_update())
+        .await
+        .expect("an update within the timeout")
+        .expect("stream open")
+        .expect("no error");
+    match update {
+        clipper_store::WatchUpdate::Progress(r) => {
+            assert!(r >= last, "idle watch progress {r} >= {last}")
+        }
+        other => panic!("the idle prefix had no events, got {other:?}"),
+    }
+}
+
 /// Instantiate every check for both backends, one test each.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -774,4 +821,5 @@ conformance!(
     leases_expire_and_delete_keys,
     lease_revoke_and_detach,
     value_and_key_limits,
+    progress_notifications_report_the_revision,
 );

@@ -15,8 +15,14 @@ use tokio::sync::mpsc;
 use super::codec;
 use crate::{
     Event, EventKind, KeyValue, LeaseId, RangeRequest, RangeResponse, Result, Revision, StoreError,
-    WatchStream, key_in_range,
+    WatchStream, WatchUpdate, key_in_range,
 };
+
+/// A new watch's receiving end, and a sender the watch's progress notifications go to.
+pub type WatchChannel = (
+    mpsc::Receiver<Result<WatchUpdate>>,
+    mpsc::Sender<Result<WatchUpdate>>,
+);
 
 /// Shortest lease the store grants; a TTL below it is raised to it (etcd does the same with
 /// its own minimum), so a lease always outlives the request that granted it.
@@ -57,7 +63,7 @@ struct Watcher {
     end: Bytes,
     /// Events below this revision are not for this watcher (a watch from a future revision).
     min_revision: Revision,
-    tx: mpsc::Sender<Result<Vec<Event>>>,
+    tx: mpsc::Sender<Result<WatchUpdate>>,
 }
 
 /// A write the committer was asked to do.
@@ -383,9 +389,11 @@ impl State {
     }
 
     /// Register a watch of `[start, end)` from `from` (0: the next write), replaying held
-    /// history first. A compacted start gives a stream whose only item is the error.
-    pub fn watch(&mut self, start: Bytes, end: Bytes, from: Revision) -> WatchStream {
+    /// history first. A compacted start gives a channel whose only item is the error.
+    /// Returns the receiving end and a sender for progress notifications.
+    pub fn watch(&mut self, start: Bytes, end: Bytes, from: Revision) -> WatchChannel {
         let (tx, rx) = mpsc::channel(WatchStream::CHANNEL_BATCHES);
+        let progress = tx.clone();
         let from = if from <= 0 { self.revision + 1 } else { from };
         if from < self.compact_revision || from < self.history_start {
             // The channel is new and empty, so this cannot fail.
@@ -393,7 +401,7 @@ impl State {
                 requested: from,
                 compacted: self.compact_revision,
             }));
-            return WatchStream::new(rx);
+            return (rx, progress);
         }
         let first = self.history.partition_point(|e| e.revision() < from);
         let replay: Vec<Event> = self
@@ -410,7 +418,7 @@ impl State {
                 .max(REPLAY_MIN_BATCH_EVENTS);
             for part in replay.chunks(chunk) {
                 // Fits by construction: at most CHANNEL_BATCHES / 2 chunks in a new channel.
-                let _ = tx.try_send(Ok(part.to_vec()));
+                let _ = tx.try_send(Ok(WatchUpdate::Events(part.to_vec())));
             }
         }
         self.watchers.push(Watcher {
@@ -419,7 +427,7 @@ impl State {
             min_revision: from,
             tx,
         });
-        WatchStream::new(rx)
+        (rx, progress)
     }
 
     /// Deliver `events` (one batch, in revision order) to every watcher they concern; end
@@ -441,7 +449,7 @@ impl State {
             }
             // One slot stays free for the error that ends a watcher that fell behind.
             if w.tx.capacity() > 1 {
-                return w.tx.try_send(Ok(mine)).is_ok();
+                return w.tx.try_send(Ok(WatchUpdate::Events(mine))).is_ok();
             }
             let _ = w.tx.try_send(Err(StoreError::WatchClosed(format!(
                 "watcher fell behind: {} undelivered batches; re-watch from the last revision \
