@@ -717,12 +717,14 @@ impl Store for EmbeddedStore {
             return Err(StoreError::Closed);
         }
         let (rx, progress) = self.shared.state.write().watch(start, end, from_revision);
+        // Weak: the watch must still end (None) when the store drops its sender.
+        let progress = progress.downgrade();
         let shared = Arc::downgrade(&self.shared);
         Ok(WatchStream::new(rx, move || {
             // Under the state lock no batch is half-published: every event up to this
             // revision is already in the channel, ahead of the notification. A full
             // channel drops the notification; the consumer asks again.
-            if let Some(shared) = shared.upgrade() {
+            if let (Some(shared), Some(progress)) = (shared.upgrade(), progress.upgrade()) {
                 let state = shared.state.read();
                 let _ = progress.try_send(Ok(WatchUpdate::Progress(state.revision)));
             }

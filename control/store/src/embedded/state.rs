@@ -710,6 +710,11 @@ impl<'a> Batch<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream over a registered watch, without progress requests.
+    fn stream(channel: WatchChannel) -> WatchStream {
+        WatchStream::new(channel.0, || {})
+    }
     use proptest::prelude::*;
 
     const LIMITS: HistoryLimits = HistoryLimits {
@@ -914,12 +919,12 @@ mod tests {
                 .ok(),
             Some(16)
         );
-        let mut w = st.watch(Bytes::from_static(b"k"), prefix_end_of("k"), 15);
+        let mut w = stream(st.watch(Bytes::from_static(b"k"), prefix_end_of("k"), 15));
         assert!(matches!(
             w.try_next(),
             Some(Err(StoreError::Compacted { .. }))
         ));
-        let mut w = st.watch(Bytes::from_static(b"k"), prefix_end_of("k"), 16);
+        let mut w = stream(st.watch(Bytes::from_static(b"k"), prefix_end_of("k"), 16));
         match w.try_next() {
             Some(Ok(evs)) => assert_eq!(
                 evs.iter().map(Event::revision).collect::<Vec<_>>(),
@@ -932,7 +937,7 @@ mod tests {
     #[test]
     fn slow_watcher_is_ended_not_buffered() {
         let mut st = state();
-        let mut w = st.watch(Bytes::from_static(b"k"), prefix_end_of("k"), 0);
+        let mut w = stream(st.watch(Bytes::from_static(b"k"), prefix_end_of("k"), 0));
         for i in 0..(WatchStream::CHANNEL_BATCHES as u32 + 10) {
             let k = Bytes::from(format!("k{i}"));
             run(
