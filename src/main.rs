@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use clipper_store::Store as _;
 
 /// Default data directory of `clipper up`.
 const DEFAULT_DATA_DIR: &str = "/var/lib/clipper";
@@ -28,6 +27,18 @@ enum Command {
         /// Where the cluster keeps its state.
         #[arg(long, default_value = DEFAULT_DATA_DIR, env = "CLIPPER_DATA_DIR")]
         data_dir: PathBuf,
+        /// HTTPS address of the API server.
+        #[arg(long, default_value = "0.0.0.0:6443")]
+        listen: std::net::SocketAddr,
+        /// The store: `embedded` (under the data directory) or `etcd://host:port,...`.
+        #[arg(long, default_value = "embedded")]
+        store: String,
+        /// The Service ClusterIP range.
+        #[arg(long, default_value = "10.96.0.0/12")]
+        service_cidr: String,
+        /// API worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
     },
 }
 
@@ -51,7 +62,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up { data_dir } => up(data_dir).await,
+            Command::Up {
+                data_dir,
+                listen,
+                store,
+                service_cidr,
+                workers,
+            } => up(data_dir, listen, &store, service_cidr, workers).await,
         }
     });
     match result {
@@ -64,25 +81,57 @@ fn main() -> ExitCode {
     }
 }
 
-/// `clipper up`. Today only the store exists; it opens (or creates) the embedded store,
-/// holds it until interrupted, and says plainly what is not built yet.
-async fn up(data_dir: PathBuf) -> anyhow::Result<()> {
+/// Parses `--store`.
+fn store_choice(
+    data_dir: &std::path::Path,
+    store: &str,
+) -> anyhow::Result<clipper_apiserver::run::StoreChoice> {
+    use clipper_apiserver::run::StoreChoice;
+    if store == "embedded" {
+        return Ok(StoreChoice::Embedded(data_dir.join("store")));
+    }
+    if let Some(list) = store.strip_prefix("etcd://") {
+        let endpoints: Vec<String> = list
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .map(|e| format!("http://{e}"))
+            .collect();
+        if endpoints.is_empty() {
+            anyhow::bail!("--store etcd:// needs at least one host:port");
+        }
+        return Ok(StoreChoice::Etcd(endpoints));
+    }
+    anyhow::bail!("--store must be `embedded` or `etcd://host:port,...`, not {store:?}")
+}
+
+/// `clipper up`: the store and the API server (with its in-process controllers). The
+/// scheduler, the other controllers, the node agent, the proxy and DNS are not built yet.
+async fn up(
+    data_dir: PathBuf,
+    listen: std::net::SocketAddr,
+    store: &str,
+    service_cidr: String,
+    workers: Option<usize>,
+) -> anyhow::Result<()> {
     // Handlers first: a signal that arrives once we report readiness must stop us cleanly.
     let shutdown = Shutdown::install()?;
-    let store_dir = data_dir.join("store");
-    let store = clipper_store::embedded::EmbeddedStore::open(&store_dir)
-        .with_context(|| format!("opening the embedded store in {}", store_dir.display()))?;
-    let revision = store.current_revision().await?;
+    let mut config = clipper_apiserver::run::ApiServerConfig::new(&data_dir);
+    config.store = store_choice(&data_dir, store)?;
+    config.listen = listen;
+    config.service_cidr = service_cidr;
+    if let Some(w) = workers {
+        config.workers = w;
+    }
+    let running = clipper_apiserver::run::start(&config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    println!("clipper: API server listening on https://{}", running.addr);
     println!(
-        "clipper: embedded store open at {} (revision {revision})",
-        store_dir.display()
+        "clipper: not built yet: scheduler, controllers (besides namespaces and CRDs), node agent, proxy, DNS"
     );
-    println!(
-        "clipper: only the store exists so far; the API server, scheduler, controllers, node agent, \
-         proxy and DNS are not built yet, so there is no cluster to talk to. Press Ctrl-C to stop."
-    );
+    println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
-    store.close().context("closing the store")?;
+    running.shutdown();
     println!("clipper: stopped");
     Ok(())
 }

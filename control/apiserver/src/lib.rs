@@ -18,16 +18,29 @@
 //! - [`patch`]: JSON patch, JSON merge patch and strategic merge patch;
 //! - [`printers`]: server-side Table output.
 
+// ApiError carries a Kubernetes Status (message, details, causes): large, but only on the
+// error path, where an extra allocation per error would buy nothing.
+#![allow(clippy::result_large_err)]
+
 pub mod admission;
+pub mod api;
 pub mod apply;
 pub mod auth;
+pub mod cache;
 pub mod crd;
+pub mod crds;
 pub mod fields;
+pub mod hooks;
+pub mod http;
+pub mod namespaces;
 pub mod object;
 pub mod openapi;
 pub mod patch;
 pub mod printers;
 pub mod registry;
+pub mod run;
+pub mod security;
 pub mod served;
+pub mod services;
 pub mod status;
 pub mod strategy;

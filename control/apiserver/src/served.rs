@@ -17,15 +17,15 @@ use crate::registry::{self, ResourceInfo, Subresource};
 pub struct CustomInfo {
     /// The CRD's name (`<plural>.<group>`).
     pub crd_name: String,
-    /// The version's `openAPIV3Schema`, if any.
-    pub schema: Option<Value>,
-    pub status_subresource: bool,
-    /// `(specReplicasPath, statusReplicasPath, labelSelectorPath)`.
-    pub scale: Option<(String, String, Option<String>)>,
+    /// The version's schema, subresources and validation.
+    pub version: crate::crd::ServedVersion,
+    /// The version's schema for server-side apply (None when it cannot be converted;
+    /// apply then treats objects as untyped).
+    pub apply_schema: Option<Arc<crate::apply::CrdSchema>>,
     /// The version's `additionalPrinterColumns`.
     pub printer_columns: Vec<clipper_proto::api::apiextensions::v1::CustomResourceColumnDefinition>,
-    /// Whether this version is the storage version.
-    pub storage: bool,
+    /// The version's `openAPIV3Schema`, for the OpenAPI documents.
+    pub schema: Option<Value>,
 }
 
 /// One served resource at one group-version.

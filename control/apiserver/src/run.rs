@@ -1,0 +1,207 @@
+//! Starting an API server: store, API, bootstrap objects, security, controllers that live
+//! in the API server (CRD serving), TLS, workers, and the admin kubeconfig.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clipper_proto::api::core::v1::Namespace;
+use clipper_store::AnyStore;
+
+use crate::api::{Api, ApiConfig, Scope, WriteOptions};
+use crate::auth::pki::{self, Kubeconfig, ServingCertConfig};
+use crate::http::{self, Server, ServerHandle};
+use crate::security::Security;
+use crate::status::ApiError;
+
+/// Namespaces every cluster has.
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+/// The admin kubeconfig's file name under the data directory.
+pub const ADMIN_KUBECONFIG: &str = "admin.kubeconfig";
+
+/// Which store the API server sits on.
+#[derive(Clone, Debug)]
+pub enum StoreChoice {
+    /// The embedded store in this directory.
+    Embedded(PathBuf),
+    /// etcd at these endpoints (`http://host:port`).
+    Etcd(Vec<String>),
+}
+
+/// An API server's settings.
+#[derive(Clone, Debug)]
+pub struct ApiServerConfig {
+    /// Keys, certificates and the admin kubeconfig live here.
+    pub data_dir: PathBuf,
+    pub store: StoreChoice,
+    pub listen: SocketAddr,
+    /// Worker threads (one per core by default).
+    pub workers: usize,
+    pub service_cidr: String,
+    /// More names and addresses for the serving certificate.
+    pub extra_sans: Vec<String>,
+}
+
+impl ApiServerConfig {
+    /// Defaults for a data directory: embedded store under it, 0.0.0.0:6443, a worker per
+    /// core, service CIDR 10.96.0.0/12.
+    pub fn new(data_dir: impl Into<PathBuf>) -> ApiServerConfig {
+        let data_dir = data_dir.into();
+        ApiServerConfig {
+            store: StoreChoice::Embedded(data_dir.join("store")),
+            data_dir,
+            listen: SocketAddr::from(([0, 0, 0, 0], 6443)),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            service_cidr: "10.96.0.0/12".into(),
+            extra_sans: Vec::new(),
+        }
+    }
+}
+
+/// A running API server.
+pub struct RunningApiServer {
+    pub server: Arc<Server>,
+    pub handle: ServerHandle,
+    pub addr: SocketAddr,
+    /// The admin kubeconfig (cluster-admin through `system:masters`).
+    pub admin_kubeconfig: PathBuf,
+    pub ca_pem: String,
+}
+
+impl RunningApiServer {
+    /// Stops serving.
+    pub fn shutdown(self) {
+        self.handle.shutdown();
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// Opens the configured store.
+pub async fn open_store(choice: &StoreChoice) -> Result<AnyStore, ApiError> {
+    match choice {
+        StoreChoice::Embedded(dir) => clipper_store::embedded::EmbeddedStore::open(dir)
+            .map(AnyStore::from)
+            .map_err(|e| {
+                ApiError::service_unavailable(format!(
+                    "opening the embedded store in {}: {e}",
+                    dir.display()
+                ))
+            }),
+        StoreChoice::Etcd(endpoints) => clipper_store::etcd::EtcdStore::connect(endpoints)
+            .await
+            .map(AnyStore::from)
+            .map_err(|e| {
+                ApiError::service_unavailable(format!(
+                    "connecting to etcd at {}: {e}",
+                    endpoints.join(",")
+                ))
+            }),
+    }
+}
+
+async fn bootstrap_namespaces(api: &Api) -> Result<(), ApiError> {
+    let set = api.served.load();
+    let served = set
+        .get("", "v1", "namespaces")
+        .cloned()
+        .ok_or_else(|| internal("namespaces not served"))?;
+    let scope = Scope {
+        served,
+        namespace: None,
+    };
+    let opts = WriteOptions {
+        field_manager: "clipper-bootstrap".into(),
+        ..Default::default()
+    };
+    for ns in SYSTEM_NAMESPACES {
+        match api.get(&scope, ns).await {
+            Ok(_) => continue,
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+        let mut obj = Namespace::default();
+        obj.metadata.name = Some(ns.to_string());
+        match api.create(&scope, Box::new(obj), &opts).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Starts an API server on `store` (already opened).
+pub async fn start_with_store(
+    config: &ApiServerConfig,
+    store: AnyStore,
+) -> Result<RunningApiServer, ApiError> {
+    let api = Arc::new(Api::new(
+        Arc::new(store),
+        ApiConfig {
+            service_cidr: config.service_cidr.clone(),
+            ..Default::default()
+        },
+    ));
+    bootstrap_namespaces(&api).await?;
+    let pki_dir = config.data_dir.join("pki");
+    let security = Security::start(api.clone(), &pki_dir).await?;
+    let server = Server::new(api.clone(), security.clone())?;
+    crate::crds::start(server.clone()).await?;
+    crate::namespaces::start(api.clone()).await?;
+
+    let now = clipper_proto::Time::now().0;
+    let mut cert_config = ServingCertConfig::new(&pki::detect_host_name(), &config.service_cidr);
+    cert_config.extra_sans = config.extra_sans.clone();
+    if !config.listen.ip().is_unspecified() {
+        cert_config.extra_sans.push(config.listen.ip().to_string());
+    }
+    let (serving, _) = pki::load_or_create_serving_cert(&pki_dir, &security.ca, &cert_config, now)
+        .map_err(internal)?;
+    let tls = pki::server_tls_config(&security.ca, &serving).map_err(internal)?;
+    let handle = http::serve(server.clone(), Arc::new(tls), config.listen, config.workers)
+        .map_err(|e| {
+            ApiError::service_unavailable(format!("listening on {}: {e}", config.listen))
+        })?;
+    let addr = handle.addr;
+
+    let admin = security
+        .ca
+        .issue_admin_cert("kubernetes-admin", now)
+        .map_err(internal)?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let url = format!("https://{host}:{}", addr.port());
+    let kubeconfig = Kubeconfig::with_client_cert(
+        "clipper",
+        &url,
+        security.ca.cert_pem(),
+        "kubernetes-admin",
+        &admin,
+    );
+    let admin_kubeconfig = config.data_dir.join(ADMIN_KUBECONFIG);
+    kubeconfig.write(&admin_kubeconfig).map_err(internal)?;
+    Ok(RunningApiServer {
+        server,
+        handle,
+        addr,
+        admin_kubeconfig,
+        ca_pem: security.ca.cert_pem().to_string(),
+    })
+}
+
+/// Opens the store and starts an API server.
+pub async fn start(config: &ApiServerConfig) -> Result<RunningApiServer, ApiError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| internal(format!("creating {}: {e}", config.data_dir.display())))?;
+    let store = open_store(&config.store).await?;
+    start_with_store(config, store).await
+}
