@@ -710,7 +710,11 @@ impl Api {
             .and_then(Value::as_str)
             .map(str::to_string);
         self.guaranteed_update(scope, name, pinned.as_deref(), subresource, opts, |old| {
-            let current = old.to_value().map_err(codec_err)?;
+            let mut current = old.to_value().map_err(codec_err)?;
+            if scope.served.custom.is_some() {
+                // Patched as the version the client addressed.
+                current["apiVersion"] = Value::String(scope.served.api_version());
+            }
             let patched = patch_type.apply(&current, patch, definition).map_err(|e| {
                 let st = e.status();
                 let mut err = ApiError::new(st.code, static_reason(st.reason), st.message);

@@ -161,6 +161,11 @@ fn rebuild(server: &Server, crds: &[CustomResourceDefinition]) -> Result<(), Api
             .and_then(|s| s.accepted_names.clone())
             .unwrap_or_else(|| crd.spec.names.clone());
         let namespaced = crd.spec.scope == "Namespaced";
+        let storage_api_version = format!(
+            "{}/{}",
+            crd.spec.group,
+            lifecycle::storage_version(crd).unwrap_or_default()
+        );
         for v in crd.spec.versions.iter().filter(|v| v.served) {
             let version = match crate::crd::ServedVersion::new(crd, &v.name) {
                 Ok(sv) => sv,
@@ -237,6 +242,7 @@ fn rebuild(server: &Server, crds: &[CustomResourceDefinition]) -> Result<(), Api
                     apply_schema,
                     printer_columns: v.additional_printer_columns.clone().unwrap_or_default(),
                     schema,
+                    storage_api_version: storage_api_version.clone(),
                 }),
             }));
         }

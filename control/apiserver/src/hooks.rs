@@ -72,6 +72,10 @@ fn admit_custom(
         .decode_value(v)
         .map_err(|e| ApiError::bad_request(e.to_string()))?
         .value;
+    // Stored as the storage version; served back as the requested one.
+    if let Some(d) = obj.as_any_mut().downcast_mut::<clipper_proto::DynamicObject>() {
+        d.api_version = custom.storage_api_version.clone();
+    }
     Ok(())
 }
 

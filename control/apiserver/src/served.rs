@@ -26,6 +26,10 @@ pub struct CustomInfo {
     pub printer_columns: Vec<clipper_proto::api::apiextensions::v1::CustomResourceColumnDefinition>,
     /// The version's `openAPIV3Schema`, for the OpenAPI documents.
     pub schema: Option<Value>,
+    /// `group/<storage version>`: objects are stored as this version whatever version
+    /// wrote them (conversion strategy None: only apiVersion changes), and served as the
+    /// version requested.
+    pub storage_api_version: String,
 }
 
 /// One served resource at one group-version.

@@ -501,6 +501,27 @@ fn delete_options(
     Ok(opts)
 }
 
+/// A custom resource's JSON as the requested version: objects are stored as the CRD's
+/// storage version, and versions differ only in apiVersion (conversion strategy None).
+/// DynamicObject writes apiVersion first, so the rewrite touches only the prefix.
+pub(crate) fn as_requested_version(served: &Served, json: Bytes) -> Bytes {
+    if served.custom.is_none() {
+        return json;
+    }
+    const PREFIX: &[u8] = b"{\"apiVersion\":\"";
+    let wanted = served.api_version();
+    let Some(rest) = json.strip_prefix(PREFIX) else { return json };
+    let Some(end) = rest.iter().position(|b| *b == b'"') else { return json };
+    if &rest[..end] == wanted.as_bytes() {
+        return json;
+    }
+    let mut out = BytesMut::with_capacity(json.len() + wanted.len());
+    out.extend_from_slice(PREFIX);
+    out.extend_from_slice(wanted.as_bytes());
+    out.extend_from_slice(&rest[end..]);
+    out.freeze()
+}
+
 /// One object in the requested format.
 pub(crate) fn object_response(
     status: u16,
@@ -512,9 +533,12 @@ pub(crate) fn object_response(
 ) -> Result<Response<Body>, ApiError> {
     let mut resp = match format {
         Format::Table { v1beta1 } => {
-            let json = obj
+            let mut json = obj
                 .to_value()
                 .map_err(|e| ApiError::internal(e.to_string()))?;
+            if served.custom.is_some() {
+                json["apiVersion"] = Value::String(served.api_version());
+            }
             let table = table(served, &[(obj, json)], None, v1beta1, query)?;
             response::value(status, &table, Format::Json)
         }
@@ -522,7 +546,7 @@ pub(crate) fn object_response(
             let json = obj
                 .to_json()
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            response::encoded(status, Bytes::from(json), format)
+            response::encoded(status, as_requested_version(served, Bytes::from(json)), format)
         }
     };
     response::add_warnings(&mut resp, warnings);
@@ -629,7 +653,7 @@ async fn list(
                 if i > 0 {
                     out.extend_from_slice(b",");
                 }
-                out.extend_from_slice(&obj.json(&served.codec)?);
+                out.extend_from_slice(&as_requested_version(served, obj.json(&served.codec)?));
             }
             out.extend_from_slice(b"]}");
             Ok(response::encoded(200, out.freeze(), format))
@@ -749,7 +773,10 @@ impl WatchState {
 }
 
 fn frame_for(served: &Served, kind: EventType, obj: &CachedObject) -> Result<Bytes, ApiError> {
-    Ok(event_frame(kind.as_str(), &obj.json(&served.codec)?))
+    Ok(event_frame(
+        kind.as_str(),
+        &as_requested_version(served, obj.json(&served.codec)?),
+    ))
 }
 
 fn error_frame(e: &ApiError) -> Bytes {
