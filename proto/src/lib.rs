@@ -8,6 +8,8 @@
 //!   and the JSONSchemaProps unions in [`jsonschema`];
 //! - [`codec`]: JSON and multi-document YAML in, with unknown-field detection for the API
 //!   server's fieldValidation;
+//! - [`protobuf`]: Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`)
+//!   decoded into the generated types, and encoded back;
 //! - [`envelope`]: the rkyv envelope (magic, format version, kind, checksum) that the store
 //!   holds and the QUIC protocol carries;
 //! - [`schema`]: the definitions at run time (patch strategies, merge keys, list types);
@@ -24,6 +26,7 @@ pub mod envelope;
 pub mod intorstr;
 pub mod json;
 pub mod jsonschema;
+pub mod protobuf;
 pub mod quantity;
 pub mod schema;
 pub mod selector;

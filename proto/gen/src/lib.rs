@@ -21,12 +21,19 @@
 //! A few definitions are hand-written in clipper-proto and only referenced from here
 //! (see [`SPECIAL`]): Quantity, IntOrString, Time, MicroTime, FieldsV1, RawExtension,
 //! apiextensions JSON and the JSONSchemaPropsOr* unions.
+//!
+//! Every struct also gets a Kubernetes protobuf decoder and encoder (`Decode`/`Encode` in
+//! `clipper_proto::protobuf`), from the field numbers in
+//! `proto/schema/v1.33-protobuf-fields.json` (see [`protobuf`] for that file's format),
+//! and `mod.rs` gets the table that decodes a protobuf object by apiVersion and kind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
+
+pub mod protobuf;
 
 /// The group-versions Clipper serves: (definition prefix, Rust module, version, API group).
 pub const GROUPS: &[(&str, &str, &str, &str)] = &[
@@ -176,8 +183,9 @@ pub struct GeneratedFile {
     pub contents: String,
 }
 
-/// Generates every file from the definitions JSON text.
-pub fn generate(schema_json: &str) -> Result<Vec<GeneratedFile>> {
+/// Generates every file from the definitions JSON text and the protobuf field table.
+pub fn generate(schema_json: &str, protobuf_fields_json: &str) -> Result<Vec<GeneratedFile>> {
+    let table = protobuf::parse_table(protobuf_fields_json)?;
     let root: Value = serde_json::from_str(schema_json).context("parsing the definitions JSON")?;
     let defs = root
         .get("$defs")
@@ -188,6 +196,9 @@ pub fn generate(schema_json: &str) -> Result<Vec<GeneratedFile>> {
     let mut files = Vec::new();
     let mut kinds = Vec::new();
     let mut shapes: BTreeMap<String, &'static str> = BTreeMap::new();
+    // (apiVersion, kind) → Rust path, for every group-version-kind of a generated struct.
+    let mut protobuf_kinds: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut generated_defs = BTreeSet::new();
     for (prefix, module, version, _) in GROUPS {
         let mut out = String::new();
         writeln!(
@@ -212,9 +223,28 @@ pub fn generate(schema_json: &str) -> Result<Vec<GeneratedFile>> {
                 continue;
             }
             let ty = short_name(name);
-            let generated = generate_struct(name, def, prefix, &defs)
+            let generated = generate_struct(name, def, prefix, &defs, &table)
                 .with_context(|| format!("generating {name}"))?;
             out.push_str(&generated.code);
+            generated_defs.insert(name.to_string());
+            for gvk in def
+                .get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let field = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("");
+                let api_version = if field("group").is_empty() {
+                    field("version").to_string()
+                } else {
+                    format!("{}/{}", field("group"), field("version"))
+                };
+                let key = (api_version, field("kind").to_string());
+                let path = format!("{module}::{version}::{ty}");
+                if let Some(other) = protobuf_kinds.insert(key.clone(), path) {
+                    bail!("{key:?} names both {other} and {name}");
+                }
+            }
             if let Some(gvk) = generated.gvk {
                 let path = format!("{module}::{version}::{ty}");
                 shapes.insert(path.clone(), generated.shape);
@@ -225,6 +255,15 @@ pub fn generate(schema_json: &str) -> Result<Vec<GeneratedFile>> {
             name: format!("{module}_{version}.rs"),
             contents: out,
         });
+    }
+
+    let stale: Vec<&String> = table
+        .definitions
+        .keys()
+        .filter(|d| !generated_defs.contains(*d))
+        .collect();
+    if !stale.is_empty() {
+        bail!("the protobuf field table has definitions that are not generated: {stale:?}");
     }
 
     // mod.rs: the module tree and the table of kinds.
@@ -275,6 +314,34 @@ pub fn generate(schema_json: &str) -> Result<Vec<GeneratedFile>> {
         )?;
     }
     writeln!(m, "}}; }}")?;
+    writeln!(
+        m,
+        "/// Decodes the protobuf message of a kind (any group-version-kind a generated struct is\n/// listed for) into its JSON; None for other kinds. See [`crate::protobuf::decode_kind`]."
+    )?;
+    writeln!(
+        m,
+        "pub(crate) fn decode_protobuf_kind(api_version: &str, kind: &str, raw: &[u8], depth: usize) -> Option<Result<serde_json::Value, crate::protobuf::ProtobufError>> {{"
+    )?;
+    writeln!(m, "use crate::protobuf::decode_json_at as d;")?;
+    writeln!(m, "Some(match (api_version, kind) {{")?;
+    let mut by_path: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for ((api_version, kind), path) in &protobuf_kinds {
+        by_path
+            .entry((path.as_str(), kind.as_str()))
+            .or_default()
+            .push(api_version.as_str());
+    }
+    for ((path, kind), api_versions) in &by_path {
+        let pattern: Vec<String> = api_versions.iter().map(|v| format!("{v:?}")).collect();
+        writeln!(
+            m,
+            "({}, {kind:?}) => d::<{path}>(raw, depth),",
+            pattern.join(" | ")
+        )?;
+    }
+    writeln!(m, "_ => return None,")?;
+    writeln!(m, "}})")?;
+    writeln!(m, "}}")?;
     files.push(GeneratedFile {
         name: "mod.rs".into(),
         contents: m,
@@ -346,6 +413,7 @@ fn generate_struct(
     def: &Value,
     prefix: &str,
     defs: &BTreeMap<&str, &Value>,
+    table: &protobuf::FieldTable,
 ) -> Result<GeneratedStruct> {
     let ty = short_name(name);
     let props = def.get("properties").and_then(Value::as_object);
@@ -379,6 +447,7 @@ fn generate_struct(
         ident: String,
         ty: FieldType,
         optional: bool,
+        container: protobuf::Container,
         doc: String,
     }
     let mut fields: Vec<Field> = Vec::new();
@@ -409,6 +478,7 @@ fn generate_struct(
                 ident: field_ident(json),
                 ty: ft,
                 optional,
+                container: protobuf::Container::of(schema),
                 doc: first_paragraph(
                     schema
                         .get("description")
@@ -563,6 +633,17 @@ fn generate_struct(
             writeln!(code, "}}")?;
         }
     }
+    let pb_fields: Vec<protobuf::PbField<'_>> = fields
+        .iter()
+        .map(|f| protobuf::PbField {
+            json: &f.json,
+            ident: &f.ident,
+            optional: f.optional,
+            container: f.container,
+        })
+        .collect();
+    code.push_str(&protobuf::generate_impls(name, ty, &pb_fields, table)?);
+
     let shape = match (is_resource, list_meta) {
         (true, true) => "list",
         (true, false) => "object",

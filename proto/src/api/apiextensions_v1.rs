@@ -80,6 +80,37 @@ impl serde::Serialize for CustomResourceColumnDefinition {
     }
 }
 
+impl crate::protobuf::Decode for CustomResourceColumnDefinition {
+    const MESSAGE: &'static str = "CustomResourceColumnDefinition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.type_, f),
+            3 => de::opt_nonzero(&mut self.format, f),
+            4 => de::opt_nonzero(&mut self.description, f),
+            5 => de::opt_nonzero(&mut self.priority, f),
+            6 => de::value(&mut self.json_path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceColumnDefinition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.type_);
+        en::opt_value(out, 3, &self.format);
+        en::opt_value(out, 4, &self.description);
+        en::opt_value(out, 5, &self.priority);
+        en::value(out, 6, &self.json_path);
+    }
+}
+
 /// CustomResourceConversion describes how to convert different versions of a CR.
 #[derive(
     Clone,
@@ -119,6 +150,29 @@ impl serde::Serialize for CustomResourceConversion {
             s.serialize_field("webhook", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CustomResourceConversion {
+    const MESSAGE: &'static str = "CustomResourceConversion";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.strategy, f),
+            2 => de::opt(&mut self.webhook, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceConversion {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.strategy);
+        en::opt(out, 2, &self.webhook);
     }
 }
 
@@ -189,6 +243,31 @@ impl crate::HasObjectMeta for CustomResourceDefinition {
     }
 }
 
+impl crate::protobuf::Decode for CustomResourceDefinition {
+    const MESSAGE: &'static str = "CustomResourceDefinition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceDefinition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// CustomResourceDefinitionCondition contains details for the current condition of this pod.
 #[derive(
     Clone,
@@ -243,6 +322,35 @@ impl serde::Serialize for CustomResourceDefinitionCondition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CustomResourceDefinitionCondition {
+    const MESSAGE: &'static str = "CustomResourceDefinitionCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_transition_time, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceDefinitionCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_transition_time);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.message);
     }
 }
 
@@ -302,6 +410,29 @@ impl crate::HasListMeta for CustomResourceDefinitionList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for CustomResourceDefinitionList {
+    const MESSAGE: &'static str = "CustomResourceDefinitionList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceDefinitionList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -371,6 +502,37 @@ impl serde::Serialize for CustomResourceDefinitionNames {
             s.serialize_field("singular", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CustomResourceDefinitionNames {
+    const MESSAGE: &'static str = "CustomResourceDefinitionNames";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.plural, f),
+            2 => de::opt_nonzero(&mut self.singular, f),
+            3 => de::opt_repeated(&mut self.short_names, f),
+            4 => de::value(&mut self.kind, f),
+            5 => de::opt_nonzero(&mut self.list_kind, f),
+            6 => de::opt_repeated(&mut self.categories, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceDefinitionNames {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.plural);
+        en::opt_value(out, 2, &self.singular);
+        en::opt_repeated(out, 3, &self.short_names);
+        en::value(out, 4, &self.kind);
+        en::opt_value(out, 5, &self.list_kind);
+        en::opt_repeated(out, 6, &self.categories);
     }
 }
 
@@ -457,6 +619,37 @@ impl serde::Serialize for CustomResourceDefinitionSpec {
     }
 }
 
+impl crate::protobuf::Decode for CustomResourceDefinitionSpec {
+    const MESSAGE: &'static str = "CustomResourceDefinitionSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.group, f),
+            3 => de::value(&mut self.names, f),
+            4 => de::value(&mut self.scope, f),
+            7 => de::repeated(&mut self.versions, f),
+            9 => de::opt(&mut self.conversion, f),
+            10 => de::opt_nonzero(&mut self.preserve_unknown_fields, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceDefinitionSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.group);
+        en::value(out, 3, &self.names);
+        en::value(out, 4, &self.scope);
+        en::repeated(out, 7, &self.versions);
+        en::opt(out, 9, &self.conversion);
+        en::opt_value(out, 10, &self.preserve_unknown_fields);
+    }
+}
+
 /// CustomResourceDefinitionStatus indicates the state of the CustomResourceDefinition
 #[derive(
     Clone,
@@ -500,6 +693,31 @@ impl serde::Serialize for CustomResourceDefinitionStatus {
             s.serialize_field("storedVersions", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CustomResourceDefinitionStatus {
+    const MESSAGE: &'static str = "CustomResourceDefinitionStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.conditions, f),
+            2 => de::opt(&mut self.accepted_names, f),
+            3 => de::opt_repeated(&mut self.stored_versions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceDefinitionStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.conditions);
+        en::opt_value(out, 2, &self.accepted_names);
+        en::opt_repeated(out, 3, &self.stored_versions);
     }
 }
 
@@ -599,6 +817,43 @@ impl serde::Serialize for CustomResourceDefinitionVersion {
     }
 }
 
+impl crate::protobuf::Decode for CustomResourceDefinitionVersion {
+    const MESSAGE: &'static str = "CustomResourceDefinitionVersion";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.served, f),
+            3 => de::value(&mut self.storage, f),
+            4 => de::opt(&mut self.schema, f),
+            5 => de::opt(&mut self.subresources, f),
+            6 => de::opt_repeated(&mut self.additional_printer_columns, f),
+            7 => de::opt_nonzero(&mut self.deprecated, f),
+            8 => de::opt(&mut self.deprecation_warning, f),
+            9 => de::opt_repeated(&mut self.selectable_fields, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceDefinitionVersion {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.served);
+        en::value(out, 3, &self.storage);
+        en::opt(out, 4, &self.schema);
+        en::opt(out, 5, &self.subresources);
+        en::opt_repeated(out, 6, &self.additional_printer_columns);
+        en::opt_value(out, 7, &self.deprecated);
+        en::opt(out, 8, &self.deprecation_warning);
+        en::opt_repeated(out, 9, &self.selectable_fields);
+    }
+}
+
 /// CustomResourceSubresourceScale defines how to serve the scale subresource for
 /// CustomResources.
 #[derive(
@@ -657,6 +912,31 @@ impl serde::Serialize for CustomResourceSubresourceScale {
     }
 }
 
+impl crate::protobuf::Decode for CustomResourceSubresourceScale {
+    const MESSAGE: &'static str = "CustomResourceSubresourceScale";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.spec_replicas_path, f),
+            2 => de::value(&mut self.status_replicas_path, f),
+            3 => de::opt(&mut self.label_selector_path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceSubresourceScale {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.spec_replicas_path);
+        en::value(out, 2, &self.status_replicas_path);
+        en::opt(out, 3, &self.label_selector_path);
+    }
+}
+
 /// CustomResourceSubresourceStatus defines how to serve the status subresource for
 /// CustomResources. Status is represented by the `.status` JSON path inside of a
 /// CustomResource. When set, * exposes a /status subresource for the custom resource * PUT
@@ -681,6 +961,20 @@ impl serde::Serialize for CustomResourceSubresourceStatus {
         let s = serializer.serialize_struct("CustomResourceSubresourceStatus", 0)?;
         s.end()
     }
+}
+
+impl crate::protobuf::Decode for CustomResourceSubresourceStatus {
+    const MESSAGE: &'static str = "CustomResourceSubresourceStatus";
+    fn merge_field(
+        &mut self,
+        _f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        Ok(())
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceSubresourceStatus {
+    fn encode_fields(&self, _out: &mut Vec<u8>) {}
 }
 
 /// CustomResourceSubresources defines the status and scale subresources for CustomResources.
@@ -723,6 +1017,29 @@ impl serde::Serialize for CustomResourceSubresources {
     }
 }
 
+impl crate::protobuf::Decode for CustomResourceSubresources {
+    const MESSAGE: &'static str = "CustomResourceSubresources";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.status, f),
+            2 => de::opt(&mut self.scale, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceSubresources {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.status);
+        en::opt(out, 2, &self.scale);
+    }
+}
+
 /// CustomResourceValidation is a list of validation methods for CustomResources.
 #[derive(
     Clone,
@@ -748,6 +1065,27 @@ impl serde::Serialize for CustomResourceValidation {
             s.serialize_field("openAPIV3Schema", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CustomResourceValidation {
+    const MESSAGE: &'static str = "CustomResourceValidation";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.open_apiv3_schema, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CustomResourceValidation {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.open_apiv3_schema);
     }
 }
 
@@ -780,6 +1118,29 @@ impl serde::Serialize for ExternalDocumentation {
             s.serialize_field("url", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ExternalDocumentation {
+    const MESSAGE: &'static str = "ExternalDocumentation";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.description, f),
+            2 => de::opt_nonzero(&mut self.url, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ExternalDocumentation {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.description);
+        en::opt_value(out, 2, &self.url);
     }
 }
 
@@ -1066,6 +1427,113 @@ impl serde::Serialize for JSONSchemaProps {
     }
 }
 
+impl crate::protobuf::Decode for JSONSchemaProps {
+    const MESSAGE: &'static str = "JSONSchemaProps";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.id, f),
+            2 => de::opt_nonzero(&mut self.schema, f),
+            3 => de::opt(&mut self.ref_path, f),
+            4 => de::opt_nonzero(&mut self.description, f),
+            5 => de::opt_nonzero(&mut self.type_, f),
+            6 => de::opt_nonzero(&mut self.format, f),
+            7 => de::opt_nonzero(&mut self.title, f),
+            8 => de::opt(&mut self.default, f),
+            9 => de::opt(&mut self.maximum, f),
+            10 => de::opt_nonzero(&mut self.exclusive_maximum, f),
+            11 => de::opt(&mut self.minimum, f),
+            12 => de::opt_nonzero(&mut self.exclusive_minimum, f),
+            13 => de::opt(&mut self.max_length, f),
+            14 => de::opt(&mut self.min_length, f),
+            15 => de::opt_nonzero(&mut self.pattern, f),
+            16 => de::opt(&mut self.max_items, f),
+            17 => de::opt(&mut self.min_items, f),
+            18 => de::opt_nonzero(&mut self.unique_items, f),
+            19 => de::opt(&mut self.multiple_of, f),
+            20 => de::opt_repeated(&mut self.enum_, f),
+            21 => de::opt(&mut self.max_properties, f),
+            22 => de::opt(&mut self.min_properties, f),
+            23 => de::opt_repeated(&mut self.required, f),
+            24 => de::opt(&mut self.items, f),
+            25 => de::opt_repeated(&mut self.all_of, f),
+            26 => de::opt_repeated(&mut self.one_of, f),
+            27 => de::opt_repeated(&mut self.any_of, f),
+            28 => de::opt(&mut self.not, f),
+            29 => de::opt_map(&mut self.properties, f),
+            30 => de::opt(&mut self.additional_properties, f),
+            31 => de::opt_map(&mut self.pattern_properties, f),
+            32 => de::opt_map(&mut self.dependencies, f),
+            33 => de::opt(&mut self.additional_items, f),
+            34 => de::opt_map(&mut self.definitions, f),
+            35 => de::opt(&mut self.external_docs, f),
+            36 => de::opt(&mut self.example, f),
+            37 => de::opt_nonzero(&mut self.nullable, f),
+            38 => de::opt(&mut self.x_kubernetes_preserve_unknown_fields, f),
+            39 => de::opt_nonzero(&mut self.x_kubernetes_embedded_resource, f),
+            40 => de::opt_nonzero(&mut self.x_kubernetes_int_or_string, f),
+            41 => de::opt_repeated(&mut self.x_kubernetes_list_map_keys, f),
+            42 => de::opt(&mut self.x_kubernetes_list_type, f),
+            43 => de::opt(&mut self.x_kubernetes_map_type, f),
+            44 => de::opt_repeated(&mut self.x_kubernetes_validations, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for JSONSchemaProps {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.id);
+        en::opt_value(out, 2, &self.schema);
+        en::opt(out, 3, &self.ref_path);
+        en::opt_value(out, 4, &self.description);
+        en::opt_value(out, 5, &self.type_);
+        en::opt_value(out, 6, &self.format);
+        en::opt_value(out, 7, &self.title);
+        en::opt(out, 8, &self.default);
+        en::opt(out, 9, &self.maximum);
+        en::opt_value(out, 10, &self.exclusive_maximum);
+        en::opt(out, 11, &self.minimum);
+        en::opt_value(out, 12, &self.exclusive_minimum);
+        en::opt(out, 13, &self.max_length);
+        en::opt(out, 14, &self.min_length);
+        en::opt_value(out, 15, &self.pattern);
+        en::opt(out, 16, &self.max_items);
+        en::opt(out, 17, &self.min_items);
+        en::opt_value(out, 18, &self.unique_items);
+        en::opt(out, 19, &self.multiple_of);
+        en::opt_repeated(out, 20, &self.enum_);
+        en::opt(out, 21, &self.max_properties);
+        en::opt(out, 22, &self.min_properties);
+        en::opt_repeated(out, 23, &self.required);
+        en::opt(out, 24, &self.items);
+        en::opt_repeated(out, 25, &self.all_of);
+        en::opt_repeated(out, 26, &self.one_of);
+        en::opt_repeated(out, 27, &self.any_of);
+        en::opt(out, 28, &self.not);
+        en::opt_map(out, 29, &self.properties);
+        en::opt(out, 30, &self.additional_properties);
+        en::opt_map(out, 31, &self.pattern_properties);
+        en::opt_map(out, 32, &self.dependencies);
+        en::opt(out, 33, &self.additional_items);
+        en::opt_map(out, 34, &self.definitions);
+        en::opt(out, 35, &self.external_docs);
+        en::opt(out, 36, &self.example);
+        en::opt_value(out, 37, &self.nullable);
+        en::opt(out, 38, &self.x_kubernetes_preserve_unknown_fields);
+        en::opt_value(out, 39, &self.x_kubernetes_embedded_resource);
+        en::opt_value(out, 40, &self.x_kubernetes_int_or_string);
+        en::opt_repeated(out, 41, &self.x_kubernetes_list_map_keys);
+        en::opt(out, 42, &self.x_kubernetes_list_type);
+        en::opt(out, 43, &self.x_kubernetes_map_type);
+        en::opt_repeated(out, 44, &self.x_kubernetes_validations);
+    }
+}
+
 /// SelectableField specifies the JSON path of a field that may be used with field selectors.
 #[derive(
     Clone,
@@ -1097,6 +1565,27 @@ impl serde::Serialize for SelectableField {
         let mut s = serializer.serialize_struct("SelectableField", 1)?;
         s.serialize_field("jsonPath", &self.json_path)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SelectableField {
+    const MESSAGE: &'static str = "SelectableField";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.json_path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SelectableField {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.json_path);
     }
 }
 
@@ -1148,6 +1637,33 @@ impl serde::Serialize for ServiceReference {
             s.serialize_field("port", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ServiceReference {
+    const MESSAGE: &'static str = "ServiceReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.namespace, f),
+            2 => de::value(&mut self.name, f),
+            3 => de::opt(&mut self.path, f),
+            4 => de::opt(&mut self.port, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.namespace);
+        en::value(out, 2, &self.name);
+        en::opt(out, 3, &self.path);
+        en::opt(out, 4, &self.port);
     }
 }
 
@@ -1246,6 +1762,37 @@ impl serde::Serialize for ValidationRule {
     }
 }
 
+impl crate::protobuf::Decode for ValidationRule {
+    const MESSAGE: &'static str = "ValidationRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.rule, f),
+            2 => de::opt_nonzero(&mut self.message, f),
+            3 => de::opt_nonzero(&mut self.message_expression, f),
+            4 => de::opt(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.field_path, f),
+            6 => de::opt(&mut self.optional_old_self, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ValidationRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.rule);
+        en::opt_value(out, 2, &self.message);
+        en::opt_value(out, 3, &self.message_expression);
+        en::opt(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.field_path);
+        en::opt(out, 6, &self.optional_old_self);
+    }
+}
+
 /// WebhookClientConfig contains the information to make a TLS connection with the webhook.
 #[derive(
     Clone,
@@ -1290,6 +1837,31 @@ impl serde::Serialize for WebhookClientConfig {
     }
 }
 
+impl crate::protobuf::Decode for WebhookClientConfig {
+    const MESSAGE: &'static str = "WebhookClientConfig";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.service, f),
+            2 => de::opt_nonzero(&mut self.ca_bundle, f),
+            3 => de::opt(&mut self.url, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for WebhookClientConfig {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.service);
+        en::opt(out, 2, &self.ca_bundle);
+        en::opt(out, 3, &self.url);
+    }
+}
+
 /// WebhookConversion describes how to call a conversion webhook
 #[derive(
     Clone,
@@ -1329,5 +1901,28 @@ impl serde::Serialize for WebhookConversion {
         }
         s.serialize_field("conversionReviewVersions", &self.conversion_review_versions)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for WebhookConversion {
+    const MESSAGE: &'static str = "WebhookConversion";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            2 => de::opt(&mut self.client_config, f),
+            3 => de::repeated(&mut self.conversion_review_versions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for WebhookConversion {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 2, &self.client_config);
+        en::repeated(out, 3, &self.conversion_review_versions);
     }
 }

@@ -74,6 +74,31 @@ impl crate::HasObjectMeta for ControllerRevision {
     }
 }
 
+impl crate::protobuf::Decode for ControllerRevision {
+    const MESSAGE: &'static str = "ControllerRevision";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.data, f),
+            3 => de::value(&mut self.revision, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ControllerRevision {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.data);
+        en::value(out, 3, &self.revision);
+    }
+}
+
 /// ControllerRevisionList is a resource containing a list of ControllerRevision objects.
 #[derive(
     Clone,
@@ -129,6 +154,29 @@ impl crate::HasListMeta for ControllerRevisionList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for ControllerRevisionList {
+    const MESSAGE: &'static str = "ControllerRevisionList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ControllerRevisionList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -199,6 +247,31 @@ impl crate::HasObjectMeta for DaemonSet {
     }
 }
 
+impl crate::protobuf::Decode for DaemonSet {
+    const MESSAGE: &'static str = "DaemonSet";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DaemonSet {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// DaemonSetCondition describes the state of a DaemonSet at a certain point.
 #[derive(
     Clone,
@@ -252,6 +325,35 @@ impl serde::Serialize for DaemonSetCondition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for DaemonSetCondition {
+    const MESSAGE: &'static str = "DaemonSetCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_transition_time, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DaemonSetCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_transition_time);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.message);
     }
 }
 
@@ -310,6 +412,29 @@ impl crate::HasListMeta for DaemonSetList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for DaemonSetList {
+    const MESSAGE: &'static str = "DaemonSetList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DaemonSetList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -376,6 +501,35 @@ impl serde::Serialize for DaemonSetSpec {
             s.serialize_field("updateStrategy", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for DaemonSetSpec {
+    const MESSAGE: &'static str = "DaemonSetSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.selector, f),
+            2 => de::value(&mut self.template, f),
+            3 => de::opt(&mut self.update_strategy, f),
+            4 => de::opt_nonzero(&mut self.min_ready_seconds, f),
+            6 => de::opt(&mut self.revision_history_limit, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DaemonSetSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.selector);
+        en::value(out, 2, &self.template);
+        en::opt_value(out, 3, &self.update_strategy);
+        en::opt_value(out, 4, &self.min_ready_seconds);
+        en::opt(out, 6, &self.revision_history_limit);
     }
 }
 
@@ -478,6 +632,45 @@ impl serde::Serialize for DaemonSetStatus {
     }
 }
 
+impl crate::protobuf::Decode for DaemonSetStatus {
+    const MESSAGE: &'static str = "DaemonSetStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.current_number_scheduled, f),
+            2 => de::value(&mut self.number_misscheduled, f),
+            3 => de::value(&mut self.desired_number_scheduled, f),
+            4 => de::value(&mut self.number_ready, f),
+            5 => de::opt_nonzero(&mut self.observed_generation, f),
+            6 => de::opt_nonzero(&mut self.updated_number_scheduled, f),
+            7 => de::opt_nonzero(&mut self.number_available, f),
+            8 => de::opt_nonzero(&mut self.number_unavailable, f),
+            9 => de::opt(&mut self.collision_count, f),
+            10 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DaemonSetStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.current_number_scheduled);
+        en::value(out, 2, &self.number_misscheduled);
+        en::value(out, 3, &self.desired_number_scheduled);
+        en::value(out, 4, &self.number_ready);
+        en::opt_value(out, 5, &self.observed_generation);
+        en::opt_value(out, 6, &self.updated_number_scheduled);
+        en::opt_value(out, 7, &self.number_available);
+        en::opt_value(out, 8, &self.number_unavailable);
+        en::opt(out, 9, &self.collision_count);
+        en::opt_repeated(out, 10, &self.conditions);
+    }
+}
+
 /// DaemonSetUpdateStrategy is a struct used to control the update strategy for a DaemonSet.
 #[derive(
     Clone,
@@ -510,6 +703,29 @@ impl serde::Serialize for DaemonSetUpdateStrategy {
             s.serialize_field("type", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for DaemonSetUpdateStrategy {
+    const MESSAGE: &'static str = "DaemonSetUpdateStrategy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.type_, f),
+            2 => de::opt(&mut self.rolling_update, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DaemonSetUpdateStrategy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.type_);
+        en::opt(out, 2, &self.rolling_update);
     }
 }
 
@@ -577,6 +793,31 @@ impl crate::HasObjectMeta for Deployment {
     }
 }
 
+impl crate::protobuf::Decode for Deployment {
+    const MESSAGE: &'static str = "Deployment";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Deployment {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// DeploymentCondition describes the state of a deployment at a certain point.
 #[derive(
     Clone,
@@ -639,6 +880,37 @@ impl serde::Serialize for DeploymentCondition {
     }
 }
 
+impl crate::protobuf::Decode for DeploymentCondition {
+    const MESSAGE: &'static str = "DeploymentCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.message, f),
+            6 => de::opt(&mut self.last_update_time, f),
+            7 => de::opt(&mut self.last_transition_time, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DeploymentCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.message);
+        en::opt_value(out, 6, &self.last_update_time);
+        en::opt_value(out, 7, &self.last_transition_time);
+    }
+}
+
 /// DeploymentList is a list of Deployments.
 #[derive(
     Clone,
@@ -693,6 +965,29 @@ impl crate::HasListMeta for DeploymentList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for DeploymentList {
+    const MESSAGE: &'static str = "DeploymentList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DeploymentList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -781,6 +1076,41 @@ impl serde::Serialize for DeploymentSpec {
     }
 }
 
+impl crate::protobuf::Decode for DeploymentSpec {
+    const MESSAGE: &'static str = "DeploymentSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.replicas, f),
+            2 => de::value(&mut self.selector, f),
+            3 => de::value(&mut self.template, f),
+            4 => de::opt(&mut self.strategy, f),
+            5 => de::opt_nonzero(&mut self.min_ready_seconds, f),
+            6 => de::opt(&mut self.revision_history_limit, f),
+            7 => de::opt_nonzero(&mut self.paused, f),
+            9 => de::opt(&mut self.progress_deadline_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DeploymentSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.replicas);
+        en::value(out, 2, &self.selector);
+        en::value(out, 3, &self.template);
+        en::opt_value(out, 4, &self.strategy);
+        en::opt_value(out, 5, &self.min_ready_seconds);
+        en::opt(out, 6, &self.revision_history_limit);
+        en::opt_value(out, 7, &self.paused);
+        en::opt(out, 9, &self.progress_deadline_seconds);
+    }
+}
+
 /// DeploymentStatus is the most recently observed status of the Deployment.
 #[derive(
     Clone,
@@ -866,6 +1196,43 @@ impl serde::Serialize for DeploymentStatus {
     }
 }
 
+impl crate::protobuf::Decode for DeploymentStatus {
+    const MESSAGE: &'static str = "DeploymentStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.observed_generation, f),
+            2 => de::opt_nonzero(&mut self.replicas, f),
+            3 => de::opt_nonzero(&mut self.updated_replicas, f),
+            4 => de::opt_nonzero(&mut self.available_replicas, f),
+            5 => de::opt_nonzero(&mut self.unavailable_replicas, f),
+            6 => de::opt_repeated(&mut self.conditions, f),
+            7 => de::opt_nonzero(&mut self.ready_replicas, f),
+            8 => de::opt(&mut self.collision_count, f),
+            9 => de::opt(&mut self.terminating_replicas, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DeploymentStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.observed_generation);
+        en::opt_value(out, 2, &self.replicas);
+        en::opt_value(out, 3, &self.updated_replicas);
+        en::opt_value(out, 4, &self.available_replicas);
+        en::opt_value(out, 5, &self.unavailable_replicas);
+        en::opt_repeated(out, 6, &self.conditions);
+        en::opt_value(out, 7, &self.ready_replicas);
+        en::opt(out, 8, &self.collision_count);
+        en::opt(out, 9, &self.terminating_replicas);
+    }
+}
+
 /// DeploymentStrategy describes how to replace existing pods with new ones.
 #[derive(
     Clone,
@@ -898,6 +1265,29 @@ impl serde::Serialize for DeploymentStrategy {
             s.serialize_field("type", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for DeploymentStrategy {
+    const MESSAGE: &'static str = "DeploymentStrategy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.type_, f),
+            2 => de::opt(&mut self.rolling_update, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DeploymentStrategy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.type_);
+        en::opt(out, 2, &self.rolling_update);
     }
 }
 
@@ -969,6 +1359,31 @@ impl crate::HasObjectMeta for ReplicaSet {
     }
 }
 
+impl crate::protobuf::Decode for ReplicaSet {
+    const MESSAGE: &'static str = "ReplicaSet";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicaSet {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// ReplicaSetCondition describes the state of a replica set at a certain point.
 #[derive(
     Clone,
@@ -1022,6 +1437,35 @@ impl serde::Serialize for ReplicaSetCondition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ReplicaSetCondition {
+    const MESSAGE: &'static str = "ReplicaSetCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_transition_time, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicaSetCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_transition_time);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.message);
     }
 }
 
@@ -1084,6 +1528,29 @@ impl crate::HasListMeta for ReplicaSetList {
     }
 }
 
+impl crate::protobuf::Decode for ReplicaSetList {
+    const MESSAGE: &'static str = "ReplicaSetList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicaSetList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// ReplicaSetSpec is the specification of a ReplicaSet.
 #[derive(
     Clone,
@@ -1139,6 +1606,33 @@ impl serde::Serialize for ReplicaSetSpec {
             s.serialize_field("template", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ReplicaSetSpec {
+    const MESSAGE: &'static str = "ReplicaSetSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.replicas, f),
+            2 => de::value(&mut self.selector, f),
+            3 => de::opt(&mut self.template, f),
+            4 => de::opt_nonzero(&mut self.min_ready_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicaSetSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.replicas);
+        en::value(out, 2, &self.selector);
+        en::opt_value(out, 3, &self.template);
+        en::opt_value(out, 4, &self.min_ready_seconds);
     }
 }
 
@@ -1212,6 +1706,39 @@ impl serde::Serialize for ReplicaSetStatus {
     }
 }
 
+impl crate::protobuf::Decode for ReplicaSetStatus {
+    const MESSAGE: &'static str = "ReplicaSetStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.replicas, f),
+            2 => de::opt_nonzero(&mut self.fully_labeled_replicas, f),
+            3 => de::opt_nonzero(&mut self.observed_generation, f),
+            4 => de::opt_nonzero(&mut self.ready_replicas, f),
+            5 => de::opt_nonzero(&mut self.available_replicas, f),
+            6 => de::opt_repeated(&mut self.conditions, f),
+            7 => de::opt(&mut self.terminating_replicas, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicaSetStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.replicas);
+        en::opt_value(out, 2, &self.fully_labeled_replicas);
+        en::opt_value(out, 3, &self.observed_generation);
+        en::opt_value(out, 4, &self.ready_replicas);
+        en::opt_value(out, 5, &self.available_replicas);
+        en::opt_repeated(out, 6, &self.conditions);
+        en::opt(out, 7, &self.terminating_replicas);
+    }
+}
+
 /// Spec to control the desired behavior of daemon set rolling update.
 #[derive(
     Clone,
@@ -1268,6 +1795,29 @@ impl serde::Serialize for RollingUpdateDaemonSet {
     }
 }
 
+impl crate::protobuf::Decode for RollingUpdateDaemonSet {
+    const MESSAGE: &'static str = "RollingUpdateDaemonSet";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.max_unavailable, f),
+            2 => de::opt(&mut self.max_surge, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RollingUpdateDaemonSet {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.max_unavailable);
+        en::opt(out, 2, &self.max_surge);
+    }
+}
+
 /// Spec to control the desired behavior of rolling update.
 #[derive(
     Clone,
@@ -1316,6 +1866,29 @@ impl serde::Serialize for RollingUpdateDeployment {
     }
 }
 
+impl crate::protobuf::Decode for RollingUpdateDeployment {
+    const MESSAGE: &'static str = "RollingUpdateDeployment";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.max_unavailable, f),
+            2 => de::opt(&mut self.max_surge, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RollingUpdateDeployment {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.max_unavailable);
+        en::opt(out, 2, &self.max_surge);
+    }
+}
+
 /// RollingUpdateStatefulSetStrategy is used to communicate parameter for
 /// RollingUpdateStatefulSetStrategyType.
 #[derive(
@@ -1357,6 +1930,29 @@ impl serde::Serialize for RollingUpdateStatefulSetStrategy {
             s.serialize_field("partition", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for RollingUpdateStatefulSetStrategy {
+    const MESSAGE: &'static str = "RollingUpdateStatefulSetStrategy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.partition, f),
+            2 => de::opt(&mut self.max_unavailable, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RollingUpdateStatefulSetStrategy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.partition);
+        en::opt(out, 2, &self.max_unavailable);
     }
 }
 
@@ -1426,6 +2022,31 @@ impl crate::HasObjectMeta for StatefulSet {
     }
 }
 
+impl crate::protobuf::Decode for StatefulSet {
+    const MESSAGE: &'static str = "StatefulSet";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSet {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// StatefulSetCondition describes the state of a statefulset at a certain point.
 #[derive(
     Clone,
@@ -1479,6 +2100,35 @@ impl serde::Serialize for StatefulSetCondition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for StatefulSetCondition {
+    const MESSAGE: &'static str = "StatefulSetCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_transition_time, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSetCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_transition_time);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.message);
     }
 }
 
@@ -1540,6 +2190,29 @@ impl crate::HasListMeta for StatefulSetList {
     }
 }
 
+impl crate::protobuf::Decode for StatefulSetList {
+    const MESSAGE: &'static str = "StatefulSetList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSetList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// StatefulSetOrdinals describes the policy used for replica ordinal assignment in this
 /// StatefulSet.
 #[derive(
@@ -1571,6 +2244,27 @@ impl serde::Serialize for StatefulSetOrdinals {
             s.serialize_field("start", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for StatefulSetOrdinals {
+    const MESSAGE: &'static str = "StatefulSetOrdinals";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.start, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSetOrdinals {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.start);
     }
 }
 
@@ -1612,6 +2306,29 @@ impl serde::Serialize for StatefulSetPersistentVolumeClaimRetentionPolicy {
             s.serialize_field("whenScaled", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for StatefulSetPersistentVolumeClaimRetentionPolicy {
+    const MESSAGE: &'static str = "StatefulSetPersistentVolumeClaimRetentionPolicy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.when_deleted, f),
+            2 => de::opt_nonzero(&mut self.when_scaled, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSetPersistentVolumeClaimRetentionPolicy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.when_deleted);
+        en::opt_value(out, 2, &self.when_scaled);
     }
 }
 
@@ -1744,6 +2461,47 @@ impl serde::Serialize for StatefulSetSpec {
     }
 }
 
+impl crate::protobuf::Decode for StatefulSetSpec {
+    const MESSAGE: &'static str = "StatefulSetSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.replicas, f),
+            2 => de::value(&mut self.selector, f),
+            3 => de::value(&mut self.template, f),
+            4 => de::opt_repeated(&mut self.volume_claim_templates, f),
+            5 => de::opt(&mut self.service_name, f),
+            6 => de::opt_nonzero(&mut self.pod_management_policy, f),
+            7 => de::opt(&mut self.update_strategy, f),
+            8 => de::opt(&mut self.revision_history_limit, f),
+            9 => de::opt_nonzero(&mut self.min_ready_seconds, f),
+            10 => de::opt(&mut self.persistent_volume_claim_retention_policy, f),
+            11 => de::opt(&mut self.ordinals, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSetSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.replicas);
+        en::value(out, 2, &self.selector);
+        en::value(out, 3, &self.template);
+        en::opt_repeated(out, 4, &self.volume_claim_templates);
+        en::opt_value(out, 5, &self.service_name);
+        en::opt_value(out, 6, &self.pod_management_policy);
+        en::opt_value(out, 7, &self.update_strategy);
+        en::opt(out, 8, &self.revision_history_limit);
+        en::opt_value(out, 9, &self.min_ready_seconds);
+        en::opt(out, 10, &self.persistent_volume_claim_retention_policy);
+        en::opt(out, 11, &self.ordinals);
+    }
+}
+
 /// StatefulSetStatus represents the current state of a StatefulSet.
 #[derive(
     Clone,
@@ -1837,6 +2595,45 @@ impl serde::Serialize for StatefulSetStatus {
     }
 }
 
+impl crate::protobuf::Decode for StatefulSetStatus {
+    const MESSAGE: &'static str = "StatefulSetStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.observed_generation, f),
+            2 => de::value(&mut self.replicas, f),
+            3 => de::opt_nonzero(&mut self.ready_replicas, f),
+            4 => de::opt_nonzero(&mut self.current_replicas, f),
+            5 => de::opt_nonzero(&mut self.updated_replicas, f),
+            6 => de::opt_nonzero(&mut self.current_revision, f),
+            7 => de::opt_nonzero(&mut self.update_revision, f),
+            9 => de::opt(&mut self.collision_count, f),
+            10 => de::opt_repeated(&mut self.conditions, f),
+            11 => de::opt(&mut self.available_replicas, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSetStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.observed_generation);
+        en::value(out, 2, &self.replicas);
+        en::opt_value(out, 3, &self.ready_replicas);
+        en::opt_value(out, 4, &self.current_replicas);
+        en::opt_value(out, 5, &self.updated_replicas);
+        en::opt_value(out, 6, &self.current_revision);
+        en::opt_value(out, 7, &self.update_revision);
+        en::opt(out, 9, &self.collision_count);
+        en::opt_repeated(out, 10, &self.conditions);
+        en::opt_value(out, 11, &self.available_replicas);
+    }
+}
+
 /// StatefulSetUpdateStrategy indicates the strategy that the StatefulSet controller will use
 /// to perform updates. It includes any additional parameters necessary to perform the update
 /// for the indicated strategy.
@@ -1872,5 +2669,28 @@ impl serde::Serialize for StatefulSetUpdateStrategy {
             s.serialize_field("type", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for StatefulSetUpdateStrategy {
+    const MESSAGE: &'static str = "StatefulSetUpdateStrategy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.type_, f),
+            2 => de::opt(&mut self.rolling_update, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatefulSetUpdateStrategy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.type_);
+        en::opt(out, 2, &self.rolling_update);
     }
 }

@@ -48,6 +48,33 @@ impl serde::Serialize for BoundObjectReference {
     }
 }
 
+impl crate::protobuf::Decode for BoundObjectReference {
+    const MESSAGE: &'static str = "BoundObjectReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.kind, f),
+            2 => de::opt_nonzero(&mut self.api_version, f),
+            3 => de::opt_nonzero(&mut self.name, f),
+            4 => de::opt_nonzero(&mut self.uid, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for BoundObjectReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.kind);
+        en::opt_value(out, 2, &self.api_version);
+        en::opt_value(out, 3, &self.name);
+        en::opt_value(out, 4, &self.uid);
+    }
+}
+
 /// SelfSubjectReview contains the user information that the kube-apiserver has about the user
 /// making this request. When using impersonation, users will receive the user info of the user
 /// being impersonated. If impersonation or request header authentication is used, any extra
@@ -108,6 +135,29 @@ impl crate::HasObjectMeta for SelfSubjectReview {
     }
 }
 
+impl crate::protobuf::Decode for SelfSubjectReview {
+    const MESSAGE: &'static str = "SelfSubjectReview";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SelfSubjectReview {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.status);
+    }
+}
+
 /// SelfSubjectReviewStatus is filled by the kube-apiserver and sent back to a user.
 #[derive(
     Clone,
@@ -134,6 +184,27 @@ impl serde::Serialize for SelfSubjectReviewStatus {
             s.serialize_field("userInfo", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SelfSubjectReviewStatus {
+    const MESSAGE: &'static str = "SelfSubjectReviewStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.user_info, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SelfSubjectReviewStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.user_info);
     }
 }
 
@@ -202,6 +273,31 @@ impl crate::HasObjectMeta for TokenRequest {
     }
 }
 
+impl crate::protobuf::Decode for TokenRequest {
+    const MESSAGE: &'static str = "TokenRequest";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TokenRequest {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// TokenRequestSpec contains client provided parameters of a token request.
 #[derive(
     Clone,
@@ -254,6 +350,31 @@ impl serde::Serialize for TokenRequestSpec {
     }
 }
 
+impl crate::protobuf::Decode for TokenRequestSpec {
+    const MESSAGE: &'static str = "TokenRequestSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.audiences, f),
+            3 => de::opt(&mut self.bound_object_ref, f),
+            4 => de::opt(&mut self.expiration_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TokenRequestSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.audiences);
+        en::opt(out, 3, &self.bound_object_ref);
+        en::opt(out, 4, &self.expiration_seconds);
+    }
+}
+
 /// TokenRequestStatus is the result of a token request.
 #[derive(
     Clone,
@@ -287,6 +408,29 @@ impl serde::Serialize for TokenRequestStatus {
         }
         s.serialize_field("token", &self.token)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for TokenRequestStatus {
+    const MESSAGE: &'static str = "TokenRequestStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.token, f),
+            2 => de::opt(&mut self.expiration_timestamp, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TokenRequestStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.token);
+        en::opt_value(out, 2, &self.expiration_timestamp);
     }
 }
 
@@ -356,6 +500,31 @@ impl crate::HasObjectMeta for TokenReview {
     }
 }
 
+impl crate::protobuf::Decode for TokenReview {
+    const MESSAGE: &'static str = "TokenReview";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TokenReview {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// TokenReviewSpec is a description of the token authentication request.
 #[derive(
     Clone,
@@ -390,6 +559,29 @@ impl serde::Serialize for TokenReviewSpec {
             s.serialize_field("token", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for TokenReviewSpec {
+    const MESSAGE: &'static str = "TokenReviewSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.token, f),
+            2 => de::opt_repeated(&mut self.audiences, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TokenReviewSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.token);
+        en::opt_repeated(out, 2, &self.audiences);
     }
 }
 
@@ -446,6 +638,33 @@ impl serde::Serialize for TokenReviewStatus {
     }
 }
 
+impl crate::protobuf::Decode for TokenReviewStatus {
+    const MESSAGE: &'static str = "TokenReviewStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.authenticated, f),
+            2 => de::opt(&mut self.user, f),
+            3 => de::opt_nonzero(&mut self.error, f),
+            4 => de::opt_repeated(&mut self.audiences, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TokenReviewStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.authenticated);
+        en::opt_value(out, 2, &self.user);
+        en::opt_value(out, 3, &self.error);
+        en::opt_repeated(out, 4, &self.audiences);
+    }
+}
+
 /// UserInfo holds the information about the user needed to implement the user.Info interface.
 #[derive(
     Clone,
@@ -490,5 +709,32 @@ impl serde::Serialize for UserInfo {
             s.serialize_field("username", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for UserInfo {
+    const MESSAGE: &'static str = "UserInfo";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.username, f),
+            2 => de::opt_nonzero(&mut self.uid, f),
+            3 => de::opt_repeated(&mut self.groups, f),
+            4 => de::opt_map_items(&mut self.extra, f, 1),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for UserInfo {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.username);
+        en::opt_value(out, 2, &self.uid);
+        en::opt_repeated(out, 3, &self.groups);
+        en::opt_map_items(out, 4, &self.extra, 1);
     }
 }

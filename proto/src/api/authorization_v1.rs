@@ -53,6 +53,29 @@ impl serde::Serialize for FieldSelectorAttributes {
     }
 }
 
+impl crate::protobuf::Decode for FieldSelectorAttributes {
+    const MESSAGE: &'static str = "FieldSelectorAttributes";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.raw_selector, f),
+            2 => de::opt_repeated(&mut self.requirements, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for FieldSelectorAttributes {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.raw_selector);
+        en::opt_repeated(out, 2, &self.requirements);
+    }
+}
+
 /// LabelSelectorAttributes indicates a label limited access. Webhook authors are encouraged to
 /// * ensure rawSelector and requirements are not both set * consider the requirements field if
 /// set * not try to parse or consider the rawSelector field if set. This is to avoid another
@@ -101,6 +124,29 @@ impl serde::Serialize for LabelSelectorAttributes {
             s.serialize_field("requirements", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LabelSelectorAttributes {
+    const MESSAGE: &'static str = "LabelSelectorAttributes";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.raw_selector, f),
+            2 => de::opt_repeated(&mut self.requirements, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LabelSelectorAttributes {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.raw_selector);
+        en::opt_repeated(out, 2, &self.requirements);
     }
 }
 
@@ -172,6 +218,31 @@ impl crate::HasObjectMeta for LocalSubjectAccessReview {
     }
 }
 
+impl crate::protobuf::Decode for LocalSubjectAccessReview {
+    const MESSAGE: &'static str = "LocalSubjectAccessReview";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LocalSubjectAccessReview {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// NonResourceAttributes includes the authorization attributes available for non-resource
 /// requests to the Authorizer interface
 #[derive(
@@ -204,6 +275,29 @@ impl serde::Serialize for NonResourceAttributes {
             s.serialize_field("verb", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NonResourceAttributes {
+    const MESSAGE: &'static str = "NonResourceAttributes";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.path, f),
+            2 => de::opt_nonzero(&mut self.verb, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NonResourceAttributes {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.path);
+        en::opt_value(out, 2, &self.verb);
     }
 }
 
@@ -242,6 +336,29 @@ impl serde::Serialize for NonResourceRule {
         }
         s.serialize_field("verbs", &self.verbs)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NonResourceRule {
+    const MESSAGE: &'static str = "NonResourceRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.verbs, f),
+            2 => de::opt_repeated(&mut self.non_resource_urls, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NonResourceRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.verbs);
+        en::opt_repeated(out, 2, &self.non_resource_urls);
     }
 }
 
@@ -331,6 +448,43 @@ impl serde::Serialize for ResourceAttributes {
     }
 }
 
+impl crate::protobuf::Decode for ResourceAttributes {
+    const MESSAGE: &'static str = "ResourceAttributes";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.namespace, f),
+            2 => de::opt_nonzero(&mut self.verb, f),
+            3 => de::opt_nonzero(&mut self.group, f),
+            4 => de::opt_nonzero(&mut self.version, f),
+            5 => de::opt_nonzero(&mut self.resource, f),
+            6 => de::opt_nonzero(&mut self.subresource, f),
+            7 => de::opt_nonzero(&mut self.name, f),
+            8 => de::opt(&mut self.field_selector, f),
+            9 => de::opt(&mut self.label_selector, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceAttributes {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.namespace);
+        en::opt_value(out, 2, &self.verb);
+        en::opt_value(out, 3, &self.group);
+        en::opt_value(out, 4, &self.version);
+        en::opt_value(out, 5, &self.resource);
+        en::opt_value(out, 6, &self.subresource);
+        en::opt_value(out, 7, &self.name);
+        en::opt(out, 8, &self.field_selector);
+        en::opt(out, 9, &self.label_selector);
+    }
+}
+
 /// ResourceRule is the list of actions the subject is allowed to perform on resources. The
 /// list ordering isn't significant, may contain duplicates, and possibly be incomplete.
 #[derive(
@@ -383,6 +537,33 @@ impl serde::Serialize for ResourceRule {
         }
         s.serialize_field("verbs", &self.verbs)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ResourceRule {
+    const MESSAGE: &'static str = "ResourceRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.verbs, f),
+            2 => de::opt_repeated(&mut self.api_groups, f),
+            3 => de::opt_repeated(&mut self.resources, f),
+            4 => de::opt_repeated(&mut self.resource_names, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.verbs);
+        en::opt_repeated(out, 2, &self.api_groups);
+        en::opt_repeated(out, 3, &self.resources);
+        en::opt_repeated(out, 4, &self.resource_names);
     }
 }
 
@@ -453,6 +634,31 @@ impl crate::HasObjectMeta for SelfSubjectAccessReview {
     }
 }
 
+impl crate::protobuf::Decode for SelfSubjectAccessReview {
+    const MESSAGE: &'static str = "SelfSubjectAccessReview";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SelfSubjectAccessReview {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// SelfSubjectAccessReviewSpec is a description of the access request. Exactly one of
 /// ResourceAuthorizationAttributes and NonResourceAuthorizationAttributes must be set
 #[derive(
@@ -487,6 +693,29 @@ impl serde::Serialize for SelfSubjectAccessReviewSpec {
             s.serialize_field("resourceAttributes", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SelfSubjectAccessReviewSpec {
+    const MESSAGE: &'static str = "SelfSubjectAccessReviewSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.resource_attributes, f),
+            2 => de::opt(&mut self.non_resource_attributes, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SelfSubjectAccessReviewSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.resource_attributes);
+        en::opt(out, 2, &self.non_resource_attributes);
     }
 }
 
@@ -562,6 +791,31 @@ impl crate::HasObjectMeta for SelfSubjectRulesReview {
     }
 }
 
+impl crate::protobuf::Decode for SelfSubjectRulesReview {
+    const MESSAGE: &'static str = "SelfSubjectRulesReview";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SelfSubjectRulesReview {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// SelfSubjectRulesReviewSpec defines the specification for SelfSubjectRulesReview.
 #[derive(
     Clone,
@@ -587,6 +841,27 @@ impl serde::Serialize for SelfSubjectRulesReviewSpec {
             s.serialize_field("namespace", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SelfSubjectRulesReviewSpec {
+    const MESSAGE: &'static str = "SelfSubjectRulesReviewSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.namespace, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SelfSubjectRulesReviewSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.namespace);
     }
 }
 
@@ -655,6 +930,31 @@ impl crate::HasObjectMeta for SubjectAccessReview {
     }
 }
 
+impl crate::protobuf::Decode for SubjectAccessReview {
+    const MESSAGE: &'static str = "SubjectAccessReview";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SubjectAccessReview {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// SubjectAccessReviewSpec is a description of the access request. Exactly one of
 /// ResourceAuthorizationAttributes and NonResourceAuthorizationAttributes must be set
 #[derive(
@@ -718,6 +1018,37 @@ impl serde::Serialize for SubjectAccessReviewSpec {
     }
 }
 
+impl crate::protobuf::Decode for SubjectAccessReviewSpec {
+    const MESSAGE: &'static str = "SubjectAccessReviewSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.resource_attributes, f),
+            2 => de::opt(&mut self.non_resource_attributes, f),
+            3 => de::opt_nonzero(&mut self.user, f),
+            4 => de::opt_repeated(&mut self.groups, f),
+            5 => de::opt_map_items(&mut self.extra, f, 1),
+            6 => de::opt_nonzero(&mut self.uid, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SubjectAccessReviewSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.resource_attributes);
+        en::opt(out, 2, &self.non_resource_attributes);
+        en::opt_value(out, 3, &self.user);
+        en::opt_repeated(out, 4, &self.groups);
+        en::opt_map_items(out, 5, &self.extra, 1);
+        en::opt_value(out, 6, &self.uid);
+    }
+}
+
 /// SubjectAccessReviewStatus
 #[derive(
     Clone,
@@ -768,6 +1099,33 @@ impl serde::Serialize for SubjectAccessReviewStatus {
             s.serialize_field("reason", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SubjectAccessReviewStatus {
+    const MESSAGE: &'static str = "SubjectAccessReviewStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.allowed, f),
+            2 => de::opt_nonzero(&mut self.reason, f),
+            3 => de::opt_nonzero(&mut self.evaluation_error, f),
+            4 => de::opt_nonzero(&mut self.denied, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SubjectAccessReviewStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.allowed);
+        en::opt_value(out, 2, &self.reason);
+        en::opt_value(out, 3, &self.evaluation_error);
+        en::opt_value(out, 4, &self.denied);
     }
 }
 
@@ -830,5 +1188,32 @@ impl serde::Serialize for SubjectRulesReviewStatus {
         s.serialize_field("nonResourceRules", &self.non_resource_rules)?;
         s.serialize_field("resourceRules", &self.resource_rules)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SubjectRulesReviewStatus {
+    const MESSAGE: &'static str = "SubjectRulesReviewStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.resource_rules, f),
+            2 => de::repeated(&mut self.non_resource_rules, f),
+            3 => de::value(&mut self.incomplete, f),
+            4 => de::opt_nonzero(&mut self.evaluation_error, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SubjectRulesReviewStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.resource_rules);
+        en::repeated(out, 2, &self.non_resource_rules);
+        en::value(out, 3, &self.incomplete);
+        en::opt_value(out, 4, &self.evaluation_error);
     }
 }

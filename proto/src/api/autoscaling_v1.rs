@@ -49,6 +49,31 @@ impl serde::Serialize for CrossVersionObjectReference {
     }
 }
 
+impl crate::protobuf::Decode for CrossVersionObjectReference {
+    const MESSAGE: &'static str = "CrossVersionObjectReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.kind, f),
+            2 => de::value(&mut self.name, f),
+            3 => de::opt_nonzero(&mut self.api_version, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CrossVersionObjectReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.kind);
+        en::value(out, 2, &self.name);
+        en::opt_value(out, 3, &self.api_version);
+    }
+}
+
 /// configuration of a horizontal pod autoscaler.
 #[derive(
     Clone,
@@ -114,6 +139,31 @@ impl crate::HasObjectMeta for HorizontalPodAutoscaler {
     }
 }
 
+impl crate::protobuf::Decode for HorizontalPodAutoscaler {
+    const MESSAGE: &'static str = "HorizontalPodAutoscaler";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscaler {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// list of horizontal pod autoscaler objects.
 #[derive(
     Clone,
@@ -168,6 +218,29 @@ impl crate::HasListMeta for HorizontalPodAutoscalerList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for HorizontalPodAutoscalerList {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -228,6 +301,33 @@ impl serde::Serialize for HorizontalPodAutoscalerSpec {
     }
 }
 
+impl crate::protobuf::Decode for HorizontalPodAutoscalerSpec {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.scale_target_ref, f),
+            2 => de::opt(&mut self.min_replicas, f),
+            3 => de::value(&mut self.max_replicas, f),
+            4 => de::opt(&mut self.target_cpu_utilization_percentage, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.scale_target_ref);
+        en::opt(out, 2, &self.min_replicas);
+        en::value(out, 3, &self.max_replicas);
+        en::opt(out, 4, &self.target_cpu_utilization_percentage);
+    }
+}
+
 /// current status of a horizontal pod autoscaler
 #[derive(
     Clone,
@@ -284,6 +384,35 @@ impl serde::Serialize for HorizontalPodAutoscalerStatus {
             s.serialize_field("observedGeneration", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HorizontalPodAutoscalerStatus {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.observed_generation, f),
+            2 => de::opt(&mut self.last_scale_time, f),
+            3 => de::value(&mut self.current_replicas, f),
+            4 => de::value(&mut self.desired_replicas, f),
+            5 => de::opt(&mut self.current_cpu_utilization_percentage, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.observed_generation);
+        en::opt(out, 2, &self.last_scale_time);
+        en::value(out, 3, &self.current_replicas);
+        en::value(out, 4, &self.desired_replicas);
+        en::opt(out, 5, &self.current_cpu_utilization_percentage);
     }
 }
 
@@ -354,6 +483,31 @@ impl crate::HasObjectMeta for Scale {
     }
 }
 
+impl crate::protobuf::Decode for Scale {
+    const MESSAGE: &'static str = "Scale";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Scale {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// ScaleSpec describes the attributes of a scale subresource.
 #[derive(
     Clone,
@@ -379,6 +533,27 @@ impl serde::Serialize for ScaleSpec {
             s.serialize_field("replicas", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ScaleSpec {
+    const MESSAGE: &'static str = "ScaleSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.replicas, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ScaleSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.replicas);
     }
 }
 
@@ -418,5 +593,28 @@ impl serde::Serialize for ScaleStatus {
             s.serialize_field("selector", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ScaleStatus {
+    const MESSAGE: &'static str = "ScaleStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.replicas, f),
+            2 => de::opt_nonzero(&mut self.selector, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ScaleStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.replicas);
+        en::opt_value(out, 2, &self.selector);
     }
 }

@@ -53,6 +53,31 @@ impl serde::Serialize for ContainerResourceMetricSource {
     }
 }
 
+impl crate::protobuf::Decode for ContainerResourceMetricSource {
+    const MESSAGE: &'static str = "ContainerResourceMetricSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.target, f),
+            3 => de::value(&mut self.container, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerResourceMetricSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.target);
+        en::value(out, 3, &self.container);
+    }
+}
+
 /// ContainerResourceMetricStatus indicates the current value of a resource metric known to
 /// Kubernetes, as specified in requests and limits, describing a single container in each pod
 /// in the current scale target (e.g. CPU or memory). Such metrics are built in to Kubernetes,
@@ -103,6 +128,31 @@ impl serde::Serialize for ContainerResourceMetricStatus {
     }
 }
 
+impl crate::protobuf::Decode for ContainerResourceMetricStatus {
+    const MESSAGE: &'static str = "ContainerResourceMetricStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.current, f),
+            3 => de::value(&mut self.container, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerResourceMetricStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.current);
+        en::value(out, 3, &self.container);
+    }
+}
+
 /// CrossVersionObjectReference contains enough information to let you identify the referred
 /// resource.
 #[derive(
@@ -150,6 +200,31 @@ impl serde::Serialize for CrossVersionObjectReference {
     }
 }
 
+impl crate::protobuf::Decode for CrossVersionObjectReference {
+    const MESSAGE: &'static str = "CrossVersionObjectReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.kind, f),
+            2 => de::value(&mut self.name, f),
+            3 => de::opt_nonzero(&mut self.api_version, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CrossVersionObjectReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.kind);
+        en::value(out, 2, &self.name);
+        en::opt_value(out, 3, &self.api_version);
+    }
+}
+
 /// ExternalMetricSource indicates how to scale on a metric not associated with any Kubernetes
 /// object (for example length of queue in cloud messaging service, or QPS from loadbalancer
 /// running outside of cluster).
@@ -190,6 +265,29 @@ impl serde::Serialize for ExternalMetricSource {
     }
 }
 
+impl crate::protobuf::Decode for ExternalMetricSource {
+    const MESSAGE: &'static str = "ExternalMetricSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metric, f),
+            2 => de::value(&mut self.target, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ExternalMetricSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metric);
+        en::value(out, 2, &self.target);
+    }
+}
+
 /// ExternalMetricStatus indicates the current value of a global metric not associated with any
 /// Kubernetes object.
 #[derive(
@@ -226,6 +324,29 @@ impl serde::Serialize for ExternalMetricStatus {
         s.serialize_field("current", &self.current)?;
         s.serialize_field("metric", &self.metric)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ExternalMetricStatus {
+    const MESSAGE: &'static str = "ExternalMetricStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metric, f),
+            2 => de::value(&mut self.current, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ExternalMetricStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metric);
+        en::value(out, 2, &self.current);
     }
 }
 
@@ -274,6 +395,31 @@ impl serde::Serialize for HPAScalingPolicy {
         s.serialize_field("type", &self.type_)?;
         s.serialize_field("value", &self.value)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HPAScalingPolicy {
+    const MESSAGE: &'static str = "HPAScalingPolicy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.value, f),
+            3 => de::value(&mut self.period_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HPAScalingPolicy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.value);
+        en::value(out, 3, &self.period_seconds);
     }
 }
 
@@ -332,6 +478,33 @@ impl serde::Serialize for HPAScalingRules {
             s.serialize_field("tolerance", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HPAScalingRules {
+    const MESSAGE: &'static str = "HPAScalingRules";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.select_policy, f),
+            2 => de::opt_repeated(&mut self.policies, f),
+            3 => de::opt(&mut self.stabilization_window_seconds, f),
+            4 => de::opt(&mut self.tolerance, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HPAScalingRules {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.select_policy);
+        en::opt_repeated(out, 2, &self.policies);
+        en::opt(out, 3, &self.stabilization_window_seconds);
+        en::opt(out, 4, &self.tolerance);
     }
 }
 
@@ -402,6 +575,31 @@ impl crate::HasObjectMeta for HorizontalPodAutoscaler {
     }
 }
 
+impl crate::protobuf::Decode for HorizontalPodAutoscaler {
+    const MESSAGE: &'static str = "HorizontalPodAutoscaler";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscaler {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// HorizontalPodAutoscalerBehavior configures the scaling behavior of the target in both Up
 /// and Down directions (scaleUp and scaleDown fields respectively).
 #[derive(
@@ -440,6 +638,29 @@ impl serde::Serialize for HorizontalPodAutoscalerBehavior {
             s.serialize_field("scaleUp", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HorizontalPodAutoscalerBehavior {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerBehavior";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.scale_up, f),
+            2 => de::opt(&mut self.scale_down, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerBehavior {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.scale_up);
+        en::opt(out, 2, &self.scale_down);
     }
 }
 
@@ -500,6 +721,35 @@ impl serde::Serialize for HorizontalPodAutoscalerCondition {
     }
 }
 
+impl crate::protobuf::Decode for HorizontalPodAutoscalerCondition {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_transition_time, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_transition_time);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.message);
+    }
+}
+
 /// HorizontalPodAutoscalerList is a list of horizontal pod autoscaler objects.
 #[derive(
     Clone,
@@ -554,6 +804,29 @@ impl crate::HasListMeta for HorizontalPodAutoscalerList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for HorizontalPodAutoscalerList {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -628,6 +901,35 @@ impl serde::Serialize for HorizontalPodAutoscalerSpec {
     }
 }
 
+impl crate::protobuf::Decode for HorizontalPodAutoscalerSpec {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.scale_target_ref, f),
+            2 => de::opt(&mut self.min_replicas, f),
+            3 => de::value(&mut self.max_replicas, f),
+            4 => de::opt_repeated(&mut self.metrics, f),
+            5 => de::opt(&mut self.behavior, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.scale_target_ref);
+        en::opt(out, 2, &self.min_replicas);
+        en::value(out, 3, &self.max_replicas);
+        en::opt_repeated(out, 4, &self.metrics);
+        en::opt(out, 5, &self.behavior);
+    }
+}
+
 /// HorizontalPodAutoscalerStatus describes the current status of a horizontal pod autoscaler.
 #[derive(
     Clone,
@@ -692,6 +994,37 @@ impl serde::Serialize for HorizontalPodAutoscalerStatus {
     }
 }
 
+impl crate::protobuf::Decode for HorizontalPodAutoscalerStatus {
+    const MESSAGE: &'static str = "HorizontalPodAutoscalerStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.observed_generation, f),
+            2 => de::opt(&mut self.last_scale_time, f),
+            3 => de::opt_nonzero(&mut self.current_replicas, f),
+            4 => de::value(&mut self.desired_replicas, f),
+            5 => de::opt_repeated(&mut self.current_metrics, f),
+            6 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HorizontalPodAutoscalerStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.observed_generation);
+        en::opt(out, 2, &self.last_scale_time);
+        en::opt_value(out, 3, &self.current_replicas);
+        en::value(out, 4, &self.desired_replicas);
+        en::opt_repeated(out, 5, &self.current_metrics);
+        en::opt_repeated(out, 6, &self.conditions);
+    }
+}
+
 /// MetricIdentifier defines the name and optionally selector for a metric
 #[derive(
     Clone,
@@ -728,6 +1061,29 @@ impl serde::Serialize for MetricIdentifier {
             s.serialize_field("selector", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for MetricIdentifier {
+    const MESSAGE: &'static str = "MetricIdentifier";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt(&mut self.selector, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for MetricIdentifier {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt(out, 2, &self.selector);
     }
 }
 
@@ -811,6 +1167,37 @@ impl serde::Serialize for MetricSpec {
     }
 }
 
+impl crate::protobuf::Decode for MetricSpec {
+    const MESSAGE: &'static str = "MetricSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::opt(&mut self.object, f),
+            3 => de::opt(&mut self.pods, f),
+            4 => de::opt(&mut self.resource, f),
+            5 => de::opt(&mut self.external, f),
+            7 => de::opt(&mut self.container_resource, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for MetricSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::opt(out, 2, &self.object);
+        en::opt(out, 3, &self.pods);
+        en::opt(out, 4, &self.resource);
+        en::opt(out, 5, &self.external);
+        en::opt(out, 7, &self.container_resource);
+    }
+}
+
 /// MetricStatus describes the last-read state of a single metric.
 #[derive(
     Clone,
@@ -890,6 +1277,37 @@ impl serde::Serialize for MetricStatus {
     }
 }
 
+impl crate::protobuf::Decode for MetricStatus {
+    const MESSAGE: &'static str = "MetricStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::opt(&mut self.object, f),
+            3 => de::opt(&mut self.pods, f),
+            4 => de::opt(&mut self.resource, f),
+            5 => de::opt(&mut self.external, f),
+            7 => de::opt(&mut self.container_resource, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for MetricStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::opt(out, 2, &self.object);
+        en::opt(out, 3, &self.pods);
+        en::opt(out, 4, &self.resource);
+        en::opt(out, 5, &self.external);
+        en::opt(out, 7, &self.container_resource);
+    }
+}
+
 /// MetricTarget defines the target value, average value, or average utilization of a specific
 /// metric
 #[derive(
@@ -942,6 +1360,33 @@ impl serde::Serialize for MetricTarget {
     }
 }
 
+impl crate::protobuf::Decode for MetricTarget {
+    const MESSAGE: &'static str = "MetricTarget";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::opt(&mut self.value, f),
+            3 => de::opt(&mut self.average_value, f),
+            4 => de::opt(&mut self.average_utilization, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for MetricTarget {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::opt(out, 2, &self.value);
+        en::opt(out, 3, &self.average_value);
+        en::opt(out, 4, &self.average_utilization);
+    }
+}
+
 /// MetricValueStatus holds the current value for a metric
 #[derive(
     Clone,
@@ -982,6 +1427,31 @@ impl serde::Serialize for MetricValueStatus {
             s.serialize_field("value", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for MetricValueStatus {
+    const MESSAGE: &'static str = "MetricValueStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.value, f),
+            2 => de::opt(&mut self.average_value, f),
+            3 => de::opt(&mut self.average_utilization, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for MetricValueStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.value);
+        en::opt(out, 2, &self.average_value);
+        en::opt(out, 3, &self.average_utilization);
     }
 }
 
@@ -1032,6 +1502,31 @@ impl serde::Serialize for ObjectMetricSource {
     }
 }
 
+impl crate::protobuf::Decode for ObjectMetricSource {
+    const MESSAGE: &'static str = "ObjectMetricSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.described_object, f),
+            2 => de::value(&mut self.target, f),
+            3 => de::value(&mut self.metric, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ObjectMetricSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.described_object);
+        en::value(out, 2, &self.target);
+        en::value(out, 3, &self.metric);
+    }
+}
+
 /// ObjectMetricStatus indicates the current value of a metric describing a kubernetes object
 /// (for example, hits-per-second on an Ingress object).
 #[derive(
@@ -1079,6 +1574,31 @@ impl serde::Serialize for ObjectMetricStatus {
     }
 }
 
+impl crate::protobuf::Decode for ObjectMetricStatus {
+    const MESSAGE: &'static str = "ObjectMetricStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metric, f),
+            2 => de::value(&mut self.current, f),
+            3 => de::value(&mut self.described_object, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ObjectMetricStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metric);
+        en::value(out, 2, &self.current);
+        en::value(out, 3, &self.described_object);
+    }
+}
+
 /// PodsMetricSource indicates how to scale on a metric describing each pod in the current
 /// scale target (for example, transactions-processed-per-second). The values will be averaged
 /// together before being compared to the target value.
@@ -1119,6 +1639,29 @@ impl serde::Serialize for PodsMetricSource {
     }
 }
 
+impl crate::protobuf::Decode for PodsMetricSource {
+    const MESSAGE: &'static str = "PodsMetricSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metric, f),
+            2 => de::value(&mut self.target, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodsMetricSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metric);
+        en::value(out, 2, &self.target);
+    }
+}
+
 /// PodsMetricStatus indicates the current value of a metric describing each pod in the current
 /// scale target (for example, transactions-processed-per-second).
 #[derive(
@@ -1155,6 +1698,29 @@ impl serde::Serialize for PodsMetricStatus {
         s.serialize_field("current", &self.current)?;
         s.serialize_field("metric", &self.metric)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodsMetricStatus {
+    const MESSAGE: &'static str = "PodsMetricStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metric, f),
+            2 => de::value(&mut self.current, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodsMetricStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metric);
+        en::value(out, 2, &self.current);
     }
 }
 
@@ -1201,6 +1767,29 @@ impl serde::Serialize for ResourceMetricSource {
     }
 }
 
+impl crate::protobuf::Decode for ResourceMetricSource {
+    const MESSAGE: &'static str = "ResourceMetricSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.target, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceMetricSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.target);
+    }
+}
+
 /// ResourceMetricStatus indicates the current value of a resource metric known to Kubernetes,
 /// as specified in requests and limits, describing each pod in the current scale target (e.g.
 /// CPU or memory). Such metrics are built in to Kubernetes, and have special scaling options
@@ -1239,5 +1828,28 @@ impl serde::Serialize for ResourceMetricStatus {
         s.serialize_field("current", &self.current)?;
         s.serialize_field("name", &self.name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ResourceMetricStatus {
+    const MESSAGE: &'static str = "ResourceMetricStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.current, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceMetricStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.current);
     }
 }

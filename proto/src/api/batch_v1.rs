@@ -68,6 +68,31 @@ impl crate::HasObjectMeta for CronJob {
     }
 }
 
+impl crate::protobuf::Decode for CronJob {
+    const MESSAGE: &'static str = "CronJob";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CronJob {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// CronJobList is a collection of cron jobs.
 #[derive(
     Clone,
@@ -123,6 +148,29 @@ impl crate::HasListMeta for CronJobList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for CronJobList {
+    const MESSAGE: &'static str = "CronJobList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CronJobList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -213,6 +261,41 @@ impl serde::Serialize for CronJobSpec {
     }
 }
 
+impl crate::protobuf::Decode for CronJobSpec {
+    const MESSAGE: &'static str = "CronJobSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.schedule, f),
+            2 => de::opt(&mut self.starting_deadline_seconds, f),
+            3 => de::opt_nonzero(&mut self.concurrency_policy, f),
+            4 => de::opt(&mut self.suspend, f),
+            5 => de::value(&mut self.job_template, f),
+            6 => de::opt(&mut self.successful_jobs_history_limit, f),
+            7 => de::opt(&mut self.failed_jobs_history_limit, f),
+            8 => de::opt(&mut self.time_zone, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CronJobSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.schedule);
+        en::opt(out, 2, &self.starting_deadline_seconds);
+        en::opt_value(out, 3, &self.concurrency_policy);
+        en::opt(out, 4, &self.suspend);
+        en::value(out, 5, &self.job_template);
+        en::opt(out, 6, &self.successful_jobs_history_limit);
+        en::opt(out, 7, &self.failed_jobs_history_limit);
+        en::opt(out, 8, &self.time_zone);
+    }
+}
+
 /// CronJobStatus represents the current state of a cron job.
 #[derive(
     Clone,
@@ -250,6 +333,31 @@ impl serde::Serialize for CronJobStatus {
             s.serialize_field("lastSuccessfulTime", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CronJobStatus {
+    const MESSAGE: &'static str = "CronJobStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.active, f),
+            4 => de::opt(&mut self.last_schedule_time, f),
+            5 => de::opt(&mut self.last_successful_time, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CronJobStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.active);
+        en::opt(out, 4, &self.last_schedule_time);
+        en::opt(out, 5, &self.last_successful_time);
     }
 }
 
@@ -319,6 +427,31 @@ impl crate::HasObjectMeta for Job {
     }
 }
 
+impl crate::protobuf::Decode for Job {
+    const MESSAGE: &'static str = "Job";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Job {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// JobCondition describes current state of a job.
 #[derive(
     Clone,
@@ -381,6 +514,37 @@ impl serde::Serialize for JobCondition {
     }
 }
 
+impl crate::protobuf::Decode for JobCondition {
+    const MESSAGE: &'static str = "JobCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_probe_time, f),
+            4 => de::opt(&mut self.last_transition_time, f),
+            5 => de::opt_nonzero(&mut self.reason, f),
+            6 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for JobCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_probe_time);
+        en::opt_value(out, 4, &self.last_transition_time);
+        en::opt_value(out, 5, &self.reason);
+        en::opt_value(out, 6, &self.message);
+    }
+}
+
 /// JobList is a collection of jobs.
 #[derive(
     Clone,
@@ -436,6 +600,29 @@ impl crate::HasListMeta for JobList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for JobList {
+    const MESSAGE: &'static str = "JobList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for JobList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -621,6 +808,57 @@ impl serde::Serialize for JobSpec {
     }
 }
 
+impl crate::protobuf::Decode for JobSpec {
+    const MESSAGE: &'static str = "JobSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.parallelism, f),
+            2 => de::opt(&mut self.completions, f),
+            3 => de::opt(&mut self.active_deadline_seconds, f),
+            4 => de::opt(&mut self.selector, f),
+            5 => de::opt(&mut self.manual_selector, f),
+            6 => de::value(&mut self.template, f),
+            7 => de::opt(&mut self.backoff_limit, f),
+            8 => de::opt(&mut self.ttl_seconds_after_finished, f),
+            9 => de::opt(&mut self.completion_mode, f),
+            10 => de::opt(&mut self.suspend, f),
+            11 => de::opt(&mut self.pod_failure_policy, f),
+            12 => de::opt(&mut self.backoff_limit_per_index, f),
+            13 => de::opt(&mut self.max_failed_indexes, f),
+            14 => de::opt(&mut self.pod_replacement_policy, f),
+            15 => de::opt(&mut self.managed_by, f),
+            16 => de::opt(&mut self.success_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for JobSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.parallelism);
+        en::opt(out, 2, &self.completions);
+        en::opt(out, 3, &self.active_deadline_seconds);
+        en::opt(out, 4, &self.selector);
+        en::opt(out, 5, &self.manual_selector);
+        en::value(out, 6, &self.template);
+        en::opt(out, 7, &self.backoff_limit);
+        en::opt(out, 8, &self.ttl_seconds_after_finished);
+        en::opt(out, 9, &self.completion_mode);
+        en::opt(out, 10, &self.suspend);
+        en::opt(out, 11, &self.pod_failure_policy);
+        en::opt(out, 12, &self.backoff_limit_per_index);
+        en::opt(out, 13, &self.max_failed_indexes);
+        en::opt(out, 14, &self.pod_replacement_policy);
+        en::opt(out, 15, &self.managed_by);
+        en::opt(out, 16, &self.success_policy);
+    }
+}
+
 /// JobStatus represents the current state of a Job.
 #[derive(
     Clone,
@@ -736,6 +974,47 @@ impl serde::Serialize for JobStatus {
     }
 }
 
+impl crate::protobuf::Decode for JobStatus {
+    const MESSAGE: &'static str = "JobStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.conditions, f),
+            2 => de::opt(&mut self.start_time, f),
+            3 => de::opt(&mut self.completion_time, f),
+            4 => de::opt_nonzero(&mut self.active, f),
+            5 => de::opt_nonzero(&mut self.succeeded, f),
+            6 => de::opt_nonzero(&mut self.failed, f),
+            7 => de::opt_nonzero(&mut self.completed_indexes, f),
+            8 => de::opt(&mut self.uncounted_terminated_pods, f),
+            9 => de::opt(&mut self.ready, f),
+            10 => de::opt(&mut self.failed_indexes, f),
+            11 => de::opt(&mut self.terminating, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for JobStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.conditions);
+        en::opt(out, 2, &self.start_time);
+        en::opt(out, 3, &self.completion_time);
+        en::opt_value(out, 4, &self.active);
+        en::opt_value(out, 5, &self.succeeded);
+        en::opt_value(out, 6, &self.failed);
+        en::opt_value(out, 7, &self.completed_indexes);
+        en::opt(out, 8, &self.uncounted_terminated_pods);
+        en::opt(out, 9, &self.ready);
+        en::opt(out, 10, &self.failed_indexes);
+        en::opt(out, 11, &self.terminating);
+    }
+}
+
 /// JobTemplateSpec describes the data a Job should have when created from a template
 #[derive(
     Clone,
@@ -774,6 +1053,29 @@ impl serde::Serialize for JobTemplateSpec {
     }
 }
 
+impl crate::protobuf::Decode for JobTemplateSpec {
+    const MESSAGE: &'static str = "JobTemplateSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for JobTemplateSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+    }
+}
+
 /// PodFailurePolicy describes how failed pods influence the backoffLimit.
 #[derive(
     Clone,
@@ -804,6 +1106,27 @@ impl serde::Serialize for PodFailurePolicy {
         let mut s = serializer.serialize_struct("PodFailurePolicy", 1)?;
         s.serialize_field("rules", &self.rules)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodFailurePolicy {
+    const MESSAGE: &'static str = "PodFailurePolicy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.rules, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodFailurePolicy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.rules);
     }
 }
 
@@ -864,6 +1187,31 @@ impl serde::Serialize for PodFailurePolicyOnExitCodesRequirement {
     }
 }
 
+impl crate::protobuf::Decode for PodFailurePolicyOnExitCodesRequirement {
+    const MESSAGE: &'static str = "PodFailurePolicyOnExitCodesRequirement";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.container_name, f),
+            2 => de::value(&mut self.operator, f),
+            3 => de::repeated(&mut self.values, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodFailurePolicyOnExitCodesRequirement {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.container_name);
+        en::value(out, 2, &self.operator);
+        en::repeated(out, 3, &self.values);
+    }
+}
+
 /// PodFailurePolicyOnPodConditionsPattern describes a pattern for matching an actual pod
 /// condition type.
 #[derive(
@@ -902,6 +1250,29 @@ impl serde::Serialize for PodFailurePolicyOnPodConditionsPattern {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodFailurePolicyOnPodConditionsPattern {
+    const MESSAGE: &'static str = "PodFailurePolicyOnPodConditionsPattern";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodFailurePolicyOnPodConditionsPattern {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
     }
 }
 
@@ -952,6 +1323,31 @@ impl serde::Serialize for PodFailurePolicyRule {
     }
 }
 
+impl crate::protobuf::Decode for PodFailurePolicyRule {
+    const MESSAGE: &'static str = "PodFailurePolicyRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.action, f),
+            2 => de::opt(&mut self.on_exit_codes, f),
+            3 => de::opt_repeated(&mut self.on_pod_conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodFailurePolicyRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.action);
+        en::opt(out, 2, &self.on_exit_codes);
+        en::opt_repeated(out, 3, &self.on_pod_conditions);
+    }
+}
+
 /// SuccessPolicy describes when a Job can be declared as succeeded based on the success of
 /// some indexes.
 #[derive(
@@ -985,6 +1381,27 @@ impl serde::Serialize for SuccessPolicy {
         let mut s = serializer.serialize_struct("SuccessPolicy", 1)?;
         s.serialize_field("rules", &self.rules)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SuccessPolicy {
+    const MESSAGE: &'static str = "SuccessPolicy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.rules, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SuccessPolicy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.rules);
     }
 }
 
@@ -1037,6 +1454,29 @@ impl serde::Serialize for SuccessPolicyRule {
     }
 }
 
+impl crate::protobuf::Decode for SuccessPolicyRule {
+    const MESSAGE: &'static str = "SuccessPolicyRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.succeeded_indexes, f),
+            2 => de::opt(&mut self.succeeded_count, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SuccessPolicyRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.succeeded_indexes);
+        en::opt(out, 2, &self.succeeded_count);
+    }
+}
+
 /// UncountedTerminatedPods holds UIDs of Pods that have terminated but haven't been accounted
 /// in Job status counters.
 #[derive(
@@ -1069,5 +1509,28 @@ impl serde::Serialize for UncountedTerminatedPods {
             s.serialize_field("succeeded", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for UncountedTerminatedPods {
+    const MESSAGE: &'static str = "UncountedTerminatedPods";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.succeeded, f),
+            2 => de::opt_repeated(&mut self.failed, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for UncountedTerminatedPods {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.succeeded);
+        en::opt_repeated(out, 2, &self.failed);
     }
 }

@@ -69,6 +69,31 @@ impl crate::HasObjectMeta for CertificateSigningRequest {
     }
 }
 
+impl crate::protobuf::Decode for CertificateSigningRequest {
+    const MESSAGE: &'static str = "CertificateSigningRequest";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CertificateSigningRequest {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// CertificateSigningRequestCondition describes a condition of a CertificateSigningRequest
 /// object
 #[derive(
@@ -135,6 +160,37 @@ impl serde::Serialize for CertificateSigningRequestCondition {
     }
 }
 
+impl crate::protobuf::Decode for CertificateSigningRequestCondition {
+    const MESSAGE: &'static str = "CertificateSigningRequestCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::opt_nonzero(&mut self.reason, f),
+            3 => de::opt_nonzero(&mut self.message, f),
+            4 => de::opt(&mut self.last_update_time, f),
+            5 => de::opt(&mut self.last_transition_time, f),
+            6 => de::value(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CertificateSigningRequestCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::opt_value(out, 2, &self.reason);
+        en::opt_value(out, 3, &self.message);
+        en::opt_value(out, 4, &self.last_update_time);
+        en::opt_value(out, 5, &self.last_transition_time);
+        en::value(out, 6, &self.status);
+    }
+}
+
 /// CertificateSigningRequestList is a collection of CertificateSigningRequest objects
 #[derive(
     Clone,
@@ -188,6 +244,29 @@ impl crate::HasListMeta for CertificateSigningRequestList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for CertificateSigningRequestList {
+    const MESSAGE: &'static str = "CertificateSigningRequestList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CertificateSigningRequestList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -273,6 +352,41 @@ impl serde::Serialize for CertificateSigningRequestSpec {
     }
 }
 
+impl crate::protobuf::Decode for CertificateSigningRequestSpec {
+    const MESSAGE: &'static str = "CertificateSigningRequestSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.request, f),
+            2 => de::opt_nonzero(&mut self.username, f),
+            3 => de::opt_nonzero(&mut self.uid, f),
+            4 => de::opt_repeated(&mut self.groups, f),
+            5 => de::opt_repeated(&mut self.usages, f),
+            6 => de::opt_map_items(&mut self.extra, f, 1),
+            7 => de::value(&mut self.signer_name, f),
+            8 => de::opt(&mut self.expiration_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CertificateSigningRequestSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.request);
+        en::opt_value(out, 2, &self.username);
+        en::opt_value(out, 3, &self.uid);
+        en::opt_repeated(out, 4, &self.groups);
+        en::opt_repeated(out, 5, &self.usages);
+        en::opt_map_items(out, 6, &self.extra, 1);
+        en::value(out, 7, &self.signer_name);
+        en::opt(out, 8, &self.expiration_seconds);
+    }
+}
+
 /// CertificateSigningRequestStatus contains conditions used to indicate approved/denied/failed
 /// status of the request, and the issued certificate.
 #[derive(
@@ -307,5 +421,28 @@ impl serde::Serialize for CertificateSigningRequestStatus {
             s.serialize_field("conditions", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CertificateSigningRequestStatus {
+    const MESSAGE: &'static str = "CertificateSigningRequestStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.conditions, f),
+            2 => de::opt_nonzero(&mut self.certificate, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CertificateSigningRequestStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.conditions);
+        en::opt(out, 2, &self.certificate);
     }
 }

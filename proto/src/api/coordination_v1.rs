@@ -60,6 +60,29 @@ impl crate::HasObjectMeta for Lease {
     }
 }
 
+impl crate::protobuf::Decode for Lease {
+    const MESSAGE: &'static str = "Lease";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Lease {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+    }
+}
+
 /// LeaseList is a list of Lease objects.
 #[derive(
     Clone,
@@ -115,6 +138,29 @@ impl crate::HasListMeta for LeaseList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for LeaseList {
+    const MESSAGE: &'static str = "LeaseList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LeaseList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -185,5 +231,38 @@ impl serde::Serialize for LeaseSpec {
             s.serialize_field("strategy", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LeaseSpec {
+    const MESSAGE: &'static str = "LeaseSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.holder_identity, f),
+            2 => de::opt(&mut self.lease_duration_seconds, f),
+            3 => de::opt(&mut self.acquire_time, f),
+            4 => de::opt(&mut self.renew_time, f),
+            5 => de::opt(&mut self.lease_transitions, f),
+            6 => de::opt(&mut self.strategy, f),
+            7 => de::opt(&mut self.preferred_holder, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LeaseSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.holder_identity);
+        en::opt(out, 2, &self.lease_duration_seconds);
+        en::opt(out, 3, &self.acquire_time);
+        en::opt(out, 4, &self.renew_time);
+        en::opt(out, 5, &self.lease_transitions);
+        en::opt(out, 6, &self.strategy);
+        en::opt(out, 7, &self.preferred_holder);
     }
 }

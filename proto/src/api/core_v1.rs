@@ -57,6 +57,33 @@ impl serde::Serialize for AWSElasticBlockStoreVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for AWSElasticBlockStoreVolumeSource {
+    const MESSAGE: &'static str = "AWSElasticBlockStoreVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.volume_id, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt_nonzero(&mut self.partition, f),
+            4 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for AWSElasticBlockStoreVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.volume_id);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt_value(out, 3, &self.partition);
+        en::opt_value(out, 4, &self.read_only);
+    }
+}
+
 /// Affinity is a group of affinity scheduling rules.
 #[derive(
     Clone,
@@ -102,6 +129,31 @@ impl serde::Serialize for Affinity {
     }
 }
 
+impl crate::protobuf::Decode for Affinity {
+    const MESSAGE: &'static str = "Affinity";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.node_affinity, f),
+            2 => de::opt(&mut self.pod_affinity, f),
+            3 => de::opt(&mut self.pod_anti_affinity, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Affinity {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.node_affinity);
+        en::opt(out, 2, &self.pod_affinity);
+        en::opt(out, 3, &self.pod_anti_affinity);
+    }
+}
+
 /// AppArmorProfile defines a pod or container's AppArmor settings.
 #[derive(
     Clone,
@@ -142,6 +194,29 @@ impl serde::Serialize for AppArmorProfile {
     }
 }
 
+impl crate::protobuf::Decode for AppArmorProfile {
+    const MESSAGE: &'static str = "AppArmorProfile";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::opt(&mut self.localhost_profile, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for AppArmorProfile {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::opt(out, 2, &self.localhost_profile);
+    }
+}
+
 /// AttachedVolume describes a volume attached to a node
 #[derive(
     Clone,
@@ -177,6 +252,29 @@ impl serde::Serialize for AttachedVolume {
         s.serialize_field("devicePath", &self.device_path)?;
         s.serialize_field("name", &self.name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for AttachedVolume {
+    const MESSAGE: &'static str = "AttachedVolume";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.device_path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for AttachedVolume {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.device_path);
     }
 }
 
@@ -247,6 +345,37 @@ impl serde::Serialize for AzureDiskVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for AzureDiskVolumeSource {
+    const MESSAGE: &'static str = "AzureDiskVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.disk_name, f),
+            2 => de::value(&mut self.disk_uri, f),
+            3 => de::opt(&mut self.caching_mode, f),
+            4 => de::opt(&mut self.fs_type, f),
+            5 => de::opt(&mut self.read_only, f),
+            6 => de::opt(&mut self.kind, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for AzureDiskVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.disk_name);
+        en::value(out, 2, &self.disk_uri);
+        en::opt(out, 3, &self.caching_mode);
+        en::opt(out, 4, &self.fs_type);
+        en::opt(out, 5, &self.read_only);
+        en::opt(out, 6, &self.kind);
+    }
+}
+
 /// AzureFile represents an Azure File Service mount on the host and bind mount to the pod.
 #[derive(
     Clone,
@@ -299,6 +428,33 @@ impl serde::Serialize for AzureFilePersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for AzureFilePersistentVolumeSource {
+    const MESSAGE: &'static str = "AzureFilePersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.secret_name, f),
+            2 => de::value(&mut self.share_name, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            4 => de::opt(&mut self.secret_namespace, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for AzureFilePersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.secret_name);
+        en::value(out, 2, &self.share_name);
+        en::opt_value(out, 3, &self.read_only);
+        en::opt(out, 4, &self.secret_namespace);
+    }
+}
+
 /// AzureFile represents an Azure File Service mount on the host and bind mount to the pod.
 #[derive(
     Clone,
@@ -341,6 +497,31 @@ impl serde::Serialize for AzureFileVolumeSource {
         s.serialize_field("secretName", &self.secret_name)?;
         s.serialize_field("shareName", &self.share_name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for AzureFileVolumeSource {
+    const MESSAGE: &'static str = "AzureFileVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.secret_name, f),
+            2 => de::value(&mut self.share_name, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for AzureFileVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.secret_name);
+        en::value(out, 2, &self.share_name);
+        en::opt_value(out, 3, &self.read_only);
     }
 }
 
@@ -399,6 +580,29 @@ impl crate::HasObjectMeta for Binding {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for Binding {
+    const MESSAGE: &'static str = "Binding";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.target, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Binding {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.target);
     }
 }
 
@@ -510,6 +714,45 @@ impl serde::Serialize for CSIPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for CSIPersistentVolumeSource {
+    const MESSAGE: &'static str = "CSIPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.driver, f),
+            2 => de::value(&mut self.volume_handle, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            4 => de::opt_nonzero(&mut self.fs_type, f),
+            5 => de::opt_map(&mut self.volume_attributes, f),
+            6 => de::opt(&mut self.controller_publish_secret_ref, f),
+            7 => de::opt(&mut self.node_stage_secret_ref, f),
+            8 => de::opt(&mut self.node_publish_secret_ref, f),
+            9 => de::opt(&mut self.controller_expand_secret_ref, f),
+            10 => de::opt(&mut self.node_expand_secret_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSIPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.driver);
+        en::value(out, 2, &self.volume_handle);
+        en::opt_value(out, 3, &self.read_only);
+        en::opt_value(out, 4, &self.fs_type);
+        en::opt_map(out, 5, &self.volume_attributes);
+        en::opt(out, 6, &self.controller_publish_secret_ref);
+        en::opt(out, 7, &self.node_stage_secret_ref);
+        en::opt(out, 8, &self.node_publish_secret_ref);
+        en::opt(out, 9, &self.controller_expand_secret_ref);
+        en::opt(out, 10, &self.node_expand_secret_ref);
+    }
+}
+
 /// Represents a source location of a volume to mount, managed by an external CSI driver
 #[derive(
     Clone,
@@ -572,6 +815,35 @@ impl serde::Serialize for CSIVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for CSIVolumeSource {
+    const MESSAGE: &'static str = "CSIVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.driver, f),
+            2 => de::opt(&mut self.read_only, f),
+            3 => de::opt(&mut self.fs_type, f),
+            4 => de::opt_map(&mut self.volume_attributes, f),
+            5 => de::opt(&mut self.node_publish_secret_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSIVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.driver);
+        en::opt(out, 2, &self.read_only);
+        en::opt(out, 3, &self.fs_type);
+        en::opt_map(out, 4, &self.volume_attributes);
+        en::opt(out, 5, &self.node_publish_secret_ref);
+    }
+}
+
 /// Adds and removes POSIX capabilities from running containers.
 #[derive(
     Clone,
@@ -603,6 +875,29 @@ impl serde::Serialize for Capabilities {
             s.serialize_field("drop", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for Capabilities {
+    const MESSAGE: &'static str = "Capabilities";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.add, f),
+            2 => de::opt_repeated(&mut self.drop, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Capabilities {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.add);
+        en::opt_repeated(out, 2, &self.drop);
     }
 }
 
@@ -675,6 +970,37 @@ impl serde::Serialize for CephFSPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for CephFSPersistentVolumeSource {
+    const MESSAGE: &'static str = "CephFSPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.monitors, f),
+            2 => de::opt_nonzero(&mut self.path, f),
+            3 => de::opt_nonzero(&mut self.user, f),
+            4 => de::opt_nonzero(&mut self.secret_file, f),
+            5 => de::opt(&mut self.secret_ref, f),
+            6 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CephFSPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.monitors);
+        en::opt_value(out, 2, &self.path);
+        en::opt_value(out, 3, &self.user);
+        en::opt_value(out, 4, &self.secret_file);
+        en::opt(out, 5, &self.secret_ref);
+        en::opt_value(out, 6, &self.read_only);
+    }
+}
+
 /// Represents a Ceph Filesystem mount that lasts the lifetime of a pod Cephfs volumes do not
 /// support ownership management or SELinux relabeling.
 #[derive(
@@ -744,6 +1070,37 @@ impl serde::Serialize for CephFSVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for CephFSVolumeSource {
+    const MESSAGE: &'static str = "CephFSVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.monitors, f),
+            2 => de::opt_nonzero(&mut self.path, f),
+            3 => de::opt_nonzero(&mut self.user, f),
+            4 => de::opt_nonzero(&mut self.secret_file, f),
+            5 => de::opt(&mut self.secret_ref, f),
+            6 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CephFSVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.monitors);
+        en::opt_value(out, 2, &self.path);
+        en::opt_value(out, 3, &self.user);
+        en::opt_value(out, 4, &self.secret_file);
+        en::opt(out, 5, &self.secret_ref);
+        en::opt_value(out, 6, &self.read_only);
+    }
+}
+
 /// Represents a cinder volume resource in Openstack. A Cinder volume must exist before
 /// mounting to a container. The volume must also be in the same region as the kubelet. Cinder
 /// volumes support ownership management and SELinux relabeling.
@@ -797,6 +1154,33 @@ impl serde::Serialize for CinderPersistentVolumeSource {
         }
         s.serialize_field("volumeID", &self.volume_id)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CinderPersistentVolumeSource {
+    const MESSAGE: &'static str = "CinderPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.volume_id, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            4 => de::opt(&mut self.secret_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CinderPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.volume_id);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt_value(out, 3, &self.read_only);
+        en::opt(out, 4, &self.secret_ref);
     }
 }
 
@@ -856,6 +1240,33 @@ impl serde::Serialize for CinderVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for CinderVolumeSource {
+    const MESSAGE: &'static str = "CinderVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.volume_id, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            4 => de::opt(&mut self.secret_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CinderVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.volume_id);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt_value(out, 3, &self.read_only);
+        en::opt(out, 4, &self.secret_ref);
+    }
+}
+
 /// ClientIPConfig represents the configurations of Client IP based session affinity.
 #[derive(
     Clone,
@@ -883,6 +1294,27 @@ impl serde::Serialize for ClientIPConfig {
             s.serialize_field("timeoutSeconds", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ClientIPConfig {
+    const MESSAGE: &'static str = "ClientIPConfig";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.timeout_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ClientIPConfig {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.timeout_seconds);
     }
 }
 
@@ -949,6 +1381,35 @@ impl serde::Serialize for ClusterTrustBundleProjection {
     }
 }
 
+impl crate::protobuf::Decode for ClusterTrustBundleProjection {
+    const MESSAGE: &'static str = "ClusterTrustBundleProjection";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.name, f),
+            2 => de::opt(&mut self.signer_name, f),
+            3 => de::opt(&mut self.label_selector, f),
+            4 => de::value(&mut self.path, f),
+            5 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ClusterTrustBundleProjection {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.name);
+        en::opt(out, 2, &self.signer_name);
+        en::opt(out, 3, &self.label_selector);
+        en::value(out, 4, &self.path);
+        en::opt(out, 5, &self.optional);
+    }
+}
+
 /// Information about the condition of a component.
 #[derive(
     Clone,
@@ -997,6 +1458,33 @@ impl serde::Serialize for ComponentCondition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ComponentCondition {
+    const MESSAGE: &'static str = "ComponentCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt_nonzero(&mut self.message, f),
+            4 => de::opt_nonzero(&mut self.error, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ComponentCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.message);
+        en::opt_value(out, 4, &self.error);
     }
 }
 
@@ -1057,6 +1545,29 @@ impl crate::HasObjectMeta for ComponentStatus {
     }
 }
 
+impl crate::protobuf::Decode for ComponentStatus {
+    const MESSAGE: &'static str = "ComponentStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ComponentStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_repeated(out, 2, &self.conditions);
+    }
+}
+
 /// Status of all the conditions for the component as a list of ComponentStatus objects.
 /// Deprecated: This API is deprecated in v1.19+
 #[derive(
@@ -1113,6 +1624,29 @@ impl crate::HasListMeta for ComponentStatusList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for ComponentStatusList {
+    const MESSAGE: &'static str = "ComponentStatusList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ComponentStatusList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -1192,6 +1726,33 @@ impl crate::HasObjectMeta for ConfigMap {
     }
 }
 
+impl crate::protobuf::Decode for ConfigMap {
+    const MESSAGE: &'static str = "ConfigMap";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_map(&mut self.data, f),
+            3 => de::opt_map(&mut self.binary_data, f),
+            4 => de::opt(&mut self.immutable, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ConfigMap {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_map(out, 2, &self.data);
+        en::opt_map(out, 3, &self.binary_data);
+        en::opt(out, 4, &self.immutable);
+    }
+}
+
 /// ConfigMapEnvSource selects a ConfigMap to populate the environment variables with.
 #[derive(
     Clone,
@@ -1226,6 +1787,34 @@ impl serde::Serialize for ConfigMapEnvSource {
             s.serialize_field("optional", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ConfigMapEnvSource {
+    const MESSAGE: &'static str = "ConfigMapEnvSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "ConfigMapEnvSource", |f| match f.number {
+                1 => de::opt_nonzero(&mut self.name, f),
+                _ => Ok(()),
+            }),
+            2 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ConfigMapEnvSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt_value(out, 1, &self.name);
+        });
+        en::opt(out, 2, &self.optional);
     }
 }
 
@@ -1271,6 +1860,36 @@ impl serde::Serialize for ConfigMapKeySelector {
             s.serialize_field("optional", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ConfigMapKeySelector {
+    const MESSAGE: &'static str = "ConfigMapKeySelector";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "ConfigMapKeySelector", |f| match f.number {
+                1 => de::opt_nonzero(&mut self.name, f),
+                _ => Ok(()),
+            }),
+            2 => de::value(&mut self.key, f),
+            3 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ConfigMapKeySelector {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt_value(out, 1, &self.name);
+        });
+        en::value(out, 2, &self.key);
+        en::opt(out, 3, &self.optional);
     }
 }
 
@@ -1329,6 +1948,29 @@ impl crate::HasListMeta for ConfigMapList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for ConfigMapList {
+    const MESSAGE: &'static str = "ConfigMapList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ConfigMapList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -1396,6 +2038,35 @@ impl serde::Serialize for ConfigMapNodeConfigSource {
     }
 }
 
+impl crate::protobuf::Decode for ConfigMapNodeConfigSource {
+    const MESSAGE: &'static str = "ConfigMapNodeConfigSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.namespace, f),
+            2 => de::value(&mut self.name, f),
+            3 => de::opt_nonzero(&mut self.uid, f),
+            4 => de::opt_nonzero(&mut self.resource_version, f),
+            5 => de::value(&mut self.kubelet_config_key, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ConfigMapNodeConfigSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.namespace);
+        en::value(out, 2, &self.name);
+        en::opt_value(out, 3, &self.uid);
+        en::opt_value(out, 4, &self.resource_version);
+        en::value(out, 5, &self.kubelet_config_key);
+    }
+}
+
 /// Adapts a ConfigMap into a projected volume.
 #[derive(
     Clone,
@@ -1441,6 +2112,36 @@ impl serde::Serialize for ConfigMapProjection {
             s.serialize_field("optional", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ConfigMapProjection {
+    const MESSAGE: &'static str = "ConfigMapProjection";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "ConfigMapProjection", |f| match f.number {
+                1 => de::opt_nonzero(&mut self.name, f),
+                _ => Ok(()),
+            }),
+            2 => de::opt_repeated(&mut self.items, f),
+            4 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ConfigMapProjection {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt_value(out, 1, &self.name);
+        });
+        en::opt_repeated(out, 2, &self.items);
+        en::opt(out, 4, &self.optional);
     }
 }
 
@@ -1500,6 +2201,38 @@ impl serde::Serialize for ConfigMapVolumeSource {
             s.serialize_field("optional", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ConfigMapVolumeSource {
+    const MESSAGE: &'static str = "ConfigMapVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "ConfigMapVolumeSource", |f| match f.number {
+                1 => de::opt_nonzero(&mut self.name, f),
+                _ => Ok(()),
+            }),
+            2 => de::opt_repeated(&mut self.items, f),
+            3 => de::opt(&mut self.default_mode, f),
+            4 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ConfigMapVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt_value(out, 1, &self.name);
+        });
+        en::opt_repeated(out, 2, &self.items);
+        en::opt(out, 3, &self.default_mode);
+        en::opt(out, 4, &self.optional);
     }
 }
 
@@ -1746,6 +2479,73 @@ impl serde::Serialize for Container {
     }
 }
 
+impl crate::protobuf::Decode for Container {
+    const MESSAGE: &'static str = "Container";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.image, f),
+            3 => de::opt_repeated(&mut self.command, f),
+            4 => de::opt_repeated(&mut self.args, f),
+            5 => de::opt_nonzero(&mut self.working_dir, f),
+            6 => de::opt_repeated(&mut self.ports, f),
+            7 => de::opt_repeated(&mut self.env, f),
+            8 => de::opt(&mut self.resources, f),
+            9 => de::opt_repeated(&mut self.volume_mounts, f),
+            10 => de::opt(&mut self.liveness_probe, f),
+            11 => de::opt(&mut self.readiness_probe, f),
+            12 => de::opt(&mut self.lifecycle, f),
+            13 => de::opt_nonzero(&mut self.termination_message_path, f),
+            14 => de::opt_nonzero(&mut self.image_pull_policy, f),
+            15 => de::opt(&mut self.security_context, f),
+            16 => de::opt_nonzero(&mut self.stdin, f),
+            17 => de::opt_nonzero(&mut self.stdin_once, f),
+            18 => de::opt_nonzero(&mut self.tty, f),
+            19 => de::opt_repeated(&mut self.env_from, f),
+            20 => de::opt_nonzero(&mut self.termination_message_policy, f),
+            21 => de::opt_repeated(&mut self.volume_devices, f),
+            22 => de::opt(&mut self.startup_probe, f),
+            23 => de::opt_repeated(&mut self.resize_policy, f),
+            24 => de::opt(&mut self.restart_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Container {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.image);
+        en::opt_repeated(out, 3, &self.command);
+        en::opt_repeated(out, 4, &self.args);
+        en::opt_value(out, 5, &self.working_dir);
+        en::opt_repeated(out, 6, &self.ports);
+        en::opt_repeated(out, 7, &self.env);
+        en::opt_value(out, 8, &self.resources);
+        en::opt_repeated(out, 9, &self.volume_mounts);
+        en::opt(out, 10, &self.liveness_probe);
+        en::opt(out, 11, &self.readiness_probe);
+        en::opt(out, 12, &self.lifecycle);
+        en::opt_value(out, 13, &self.termination_message_path);
+        en::opt_value(out, 14, &self.image_pull_policy);
+        en::opt(out, 15, &self.security_context);
+        en::opt_value(out, 16, &self.stdin);
+        en::opt_value(out, 17, &self.stdin_once);
+        en::opt_value(out, 18, &self.tty);
+        en::opt_repeated(out, 19, &self.env_from);
+        en::opt_value(out, 20, &self.termination_message_policy);
+        en::opt_repeated(out, 21, &self.volume_devices);
+        en::opt(out, 22, &self.startup_probe);
+        en::opt_repeated(out, 23, &self.resize_policy);
+        en::opt(out, 24, &self.restart_policy);
+    }
+}
+
 /// Describe a container image
 #[derive(
     Clone,
@@ -1778,6 +2578,29 @@ impl serde::Serialize for ContainerImage {
             s.serialize_field("sizeBytes", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ContainerImage {
+    const MESSAGE: &'static str = "ContainerImage";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.names, f),
+            2 => de::opt_nonzero(&mut self.size_bytes, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerImage {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.names);
+        en::opt_value(out, 2, &self.size_bytes);
     }
 }
 
@@ -1839,6 +2662,35 @@ impl serde::Serialize for ContainerPort {
     }
 }
 
+impl crate::protobuf::Decode for ContainerPort {
+    const MESSAGE: &'static str = "ContainerPort";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.host_port, f),
+            3 => de::value(&mut self.container_port, f),
+            4 => de::opt_nonzero(&mut self.protocol, f),
+            5 => de::opt_nonzero(&mut self.host_ip, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerPort {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.host_port);
+        en::value(out, 3, &self.container_port);
+        en::opt_value(out, 4, &self.protocol);
+        en::opt_value(out, 5, &self.host_ip);
+    }
+}
+
 /// ContainerResizePolicy represents resource resize policy for the container.
 #[derive(
     Clone,
@@ -1876,6 +2728,29 @@ impl serde::Serialize for ContainerResizePolicy {
         s.serialize_field("resourceName", &self.resource_name)?;
         s.serialize_field("restartPolicy", &self.restart_policy)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ContainerResizePolicy {
+    const MESSAGE: &'static str = "ContainerResizePolicy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.resource_name, f),
+            2 => de::value(&mut self.restart_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerResizePolicy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.resource_name);
+        en::value(out, 2, &self.restart_policy);
     }
 }
 
@@ -1923,6 +2798,31 @@ impl serde::Serialize for ContainerState {
     }
 }
 
+impl crate::protobuf::Decode for ContainerState {
+    const MESSAGE: &'static str = "ContainerState";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.waiting, f),
+            2 => de::opt(&mut self.running, f),
+            3 => de::opt(&mut self.terminated, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerState {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.waiting);
+        en::opt(out, 2, &self.running);
+        en::opt(out, 3, &self.terminated);
+    }
+}
+
 /// ContainerStateRunning is a running state of a container.
 #[derive(
     Clone,
@@ -1948,6 +2848,27 @@ impl serde::Serialize for ContainerStateRunning {
             s.serialize_field("startedAt", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ContainerStateRunning {
+    const MESSAGE: &'static str = "ContainerStateRunning";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.started_at, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerStateRunning {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.started_at);
     }
 }
 
@@ -2017,6 +2938,39 @@ impl serde::Serialize for ContainerStateTerminated {
     }
 }
 
+impl crate::protobuf::Decode for ContainerStateTerminated {
+    const MESSAGE: &'static str = "ContainerStateTerminated";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.exit_code, f),
+            2 => de::opt_nonzero(&mut self.signal, f),
+            3 => de::opt_nonzero(&mut self.reason, f),
+            4 => de::opt_nonzero(&mut self.message, f),
+            5 => de::opt(&mut self.started_at, f),
+            6 => de::opt(&mut self.finished_at, f),
+            7 => de::opt_nonzero(&mut self.container_id, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerStateTerminated {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.exit_code);
+        en::opt_value(out, 2, &self.signal);
+        en::opt_value(out, 3, &self.reason);
+        en::opt_value(out, 4, &self.message);
+        en::opt_value(out, 5, &self.started_at);
+        en::opt_value(out, 6, &self.finished_at);
+        en::opt_value(out, 7, &self.container_id);
+    }
+}
+
 /// ContainerStateWaiting is a waiting state of a container.
 #[derive(
     Clone,
@@ -2048,6 +3002,29 @@ impl serde::Serialize for ContainerStateWaiting {
             s.serialize_field("reason", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ContainerStateWaiting {
+    const MESSAGE: &'static str = "ContainerStateWaiting";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.reason, f),
+            2 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerStateWaiting {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.reason);
+        en::opt_value(out, 2, &self.message);
     }
 }
 
@@ -2199,6 +3176,55 @@ impl serde::Serialize for ContainerStatus {
     }
 }
 
+impl crate::protobuf::Decode for ContainerStatus {
+    const MESSAGE: &'static str = "ContainerStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt(&mut self.state, f),
+            3 => de::opt(&mut self.last_state, f),
+            4 => de::value(&mut self.ready, f),
+            5 => de::value(&mut self.restart_count, f),
+            6 => de::value(&mut self.image, f),
+            7 => de::value(&mut self.image_id, f),
+            8 => de::opt_nonzero(&mut self.container_id, f),
+            9 => de::opt(&mut self.started, f),
+            10 => de::opt_map(&mut self.allocated_resources, f),
+            11 => de::opt(&mut self.resources, f),
+            12 => de::opt_repeated(&mut self.volume_mounts, f),
+            13 => de::opt(&mut self.user, f),
+            14 => de::opt_repeated(&mut self.allocated_resources_status, f),
+            15 => de::opt(&mut self.stop_signal, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.state);
+        en::opt_value(out, 3, &self.last_state);
+        en::value(out, 4, &self.ready);
+        en::value(out, 5, &self.restart_count);
+        en::value(out, 6, &self.image);
+        en::value(out, 7, &self.image_id);
+        en::opt_value(out, 8, &self.container_id);
+        en::opt(out, 9, &self.started);
+        en::opt_map(out, 10, &self.allocated_resources);
+        en::opt(out, 11, &self.resources);
+        en::opt_repeated(out, 12, &self.volume_mounts);
+        en::opt(out, 13, &self.user);
+        en::opt_repeated(out, 14, &self.allocated_resources_status);
+        en::opt(out, 15, &self.stop_signal);
+    }
+}
+
 /// ContainerUser represents user identity information
 #[derive(
     Clone,
@@ -2227,6 +3253,27 @@ impl serde::Serialize for ContainerUser {
             s.serialize_field("linux", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ContainerUser {
+    const MESSAGE: &'static str = "ContainerUser";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.linux, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ContainerUser {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.linux);
     }
 }
 
@@ -2260,6 +3307,27 @@ impl serde::Serialize for DaemonEndpoint {
     }
 }
 
+impl crate::protobuf::Decode for DaemonEndpoint {
+    const MESSAGE: &'static str = "DaemonEndpoint";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.port, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DaemonEndpoint {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.port);
+    }
+}
+
 /// Represents downward API info for projecting into a projected volume. Note that this is
 /// identical to a downwardAPI volume source without the default mode.
 #[derive(
@@ -2286,6 +3354,27 @@ impl serde::Serialize for DownwardAPIProjection {
             s.serialize_field("items", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for DownwardAPIProjection {
+    const MESSAGE: &'static str = "DownwardAPIProjection";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DownwardAPIProjection {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.items);
     }
 }
 
@@ -2347,6 +3436,33 @@ impl serde::Serialize for DownwardAPIVolumeFile {
     }
 }
 
+impl crate::protobuf::Decode for DownwardAPIVolumeFile {
+    const MESSAGE: &'static str = "DownwardAPIVolumeFile";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.path, f),
+            2 => de::opt(&mut self.field_ref, f),
+            3 => de::opt(&mut self.resource_field_ref, f),
+            4 => de::opt(&mut self.mode, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DownwardAPIVolumeFile {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.path);
+        en::opt(out, 2, &self.field_ref);
+        en::opt(out, 3, &self.resource_field_ref);
+        en::opt(out, 4, &self.mode);
+    }
+}
+
 /// DownwardAPIVolumeSource represents a volume containing downward API info. Downward API
 /// volumes support ownership management and SELinux relabeling.
 #[derive(
@@ -2384,6 +3500,29 @@ impl serde::Serialize for DownwardAPIVolumeSource {
             s.serialize_field("items", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for DownwardAPIVolumeSource {
+    const MESSAGE: &'static str = "DownwardAPIVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.items, f),
+            2 => de::opt(&mut self.default_mode, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DownwardAPIVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.items);
+        en::opt(out, 2, &self.default_mode);
     }
 }
 
@@ -2425,6 +3564,29 @@ impl serde::Serialize for EmptyDirVolumeSource {
             s.serialize_field("sizeLimit", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EmptyDirVolumeSource {
+    const MESSAGE: &'static str = "EmptyDirVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.medium, f),
+            2 => de::opt(&mut self.size_limit, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EmptyDirVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.medium);
+        en::opt(out, 2, &self.size_limit);
     }
 }
 
@@ -2480,6 +3642,33 @@ impl serde::Serialize for EndpointAddress {
     }
 }
 
+impl crate::protobuf::Decode for EndpointAddress {
+    const MESSAGE: &'static str = "EndpointAddress";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.ip, f),
+            2 => de::opt(&mut self.target_ref, f),
+            3 => de::opt_nonzero(&mut self.hostname, f),
+            4 => de::opt(&mut self.node_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointAddress {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.ip);
+        en::opt(out, 2, &self.target_ref);
+        en::opt_value(out, 3, &self.hostname);
+        en::opt(out, 4, &self.node_name);
+    }
+}
+
 /// EndpointPort is a tuple that describes a single port. Deprecated: This API is deprecated in
 /// v1.33+.
 #[derive(
@@ -2532,6 +3721,33 @@ impl serde::Serialize for EndpointPort {
     }
 }
 
+impl crate::protobuf::Decode for EndpointPort {
+    const MESSAGE: &'static str = "EndpointPort";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::value(&mut self.port, f),
+            3 => de::opt_nonzero(&mut self.protocol, f),
+            4 => de::opt(&mut self.app_protocol, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointPort {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::value(out, 2, &self.port);
+        en::opt_value(out, 3, &self.protocol);
+        en::opt(out, 4, &self.app_protocol);
+    }
+}
+
 /// EndpointSubset is a group of addresses with a common set of ports. The expanded set of
 /// endpoints is the Cartesian product of Addresses x Ports. For example, given:
 #[derive(
@@ -2573,6 +3789,31 @@ impl serde::Serialize for EndpointSubset {
             s.serialize_field("ports", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EndpointSubset {
+    const MESSAGE: &'static str = "EndpointSubset";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.addresses, f),
+            2 => de::opt_repeated(&mut self.not_ready_addresses, f),
+            3 => de::opt_repeated(&mut self.ports, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointSubset {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.addresses);
+        en::opt_repeated(out, 2, &self.not_ready_addresses);
+        en::opt_repeated(out, 3, &self.ports);
     }
 }
 
@@ -2637,6 +3878,29 @@ impl crate::HasObjectMeta for Endpoints {
     }
 }
 
+impl crate::protobuf::Decode for Endpoints {
+    const MESSAGE: &'static str = "Endpoints";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_repeated(&mut self.subsets, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Endpoints {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_repeated(out, 2, &self.subsets);
+    }
+}
+
 /// EndpointsList is a list of endpoints. Deprecated: This API is deprecated in v1.33+.
 #[derive(
     Clone,
@@ -2695,6 +3959,29 @@ impl crate::HasListMeta for EndpointsList {
     }
 }
 
+impl crate::protobuf::Decode for EndpointsList {
+    const MESSAGE: &'static str = "EndpointsList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointsList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// EnvFromSource represents the source of a set of ConfigMaps or Secrets
 #[derive(
     Clone,
@@ -2734,6 +4021,31 @@ impl serde::Serialize for EnvFromSource {
             s.serialize_field("secretRef", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EnvFromSource {
+    const MESSAGE: &'static str = "EnvFromSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.prefix, f),
+            2 => de::opt(&mut self.config_map_ref, f),
+            3 => de::opt(&mut self.secret_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EnvFromSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.prefix);
+        en::opt(out, 2, &self.config_map_ref);
+        en::opt(out, 3, &self.secret_ref);
     }
 }
 
@@ -2782,6 +4094,31 @@ impl serde::Serialize for EnvVar {
             s.serialize_field("valueFrom", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EnvVar {
+    const MESSAGE: &'static str = "EnvVar";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.value, f),
+            3 => de::opt(&mut self.value_from, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EnvVar {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.value);
+        en::opt(out, 3, &self.value_from);
     }
 }
 
@@ -2836,6 +4173,33 @@ impl serde::Serialize for EnvVarSource {
             s.serialize_field("secretKeyRef", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EnvVarSource {
+    const MESSAGE: &'static str = "EnvVarSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.field_ref, f),
+            2 => de::opt(&mut self.resource_field_ref, f),
+            3 => de::opt(&mut self.config_map_key_ref, f),
+            4 => de::opt(&mut self.secret_key_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EnvVarSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.field_ref);
+        en::opt(out, 2, &self.resource_field_ref);
+        en::opt(out, 3, &self.config_map_key_ref);
+        en::opt(out, 4, &self.secret_key_ref);
     }
 }
 
@@ -3069,6 +4433,80 @@ impl serde::Serialize for EphemeralContainer {
     }
 }
 
+impl crate::protobuf::Decode for EphemeralContainer {
+    const MESSAGE: &'static str = "EphemeralContainer";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "EphemeralContainer", |f| match f.number {
+                1 => de::value(&mut self.name, f),
+                2 => de::opt_nonzero(&mut self.image, f),
+                3 => de::opt_repeated(&mut self.command, f),
+                4 => de::opt_repeated(&mut self.args, f),
+                5 => de::opt_nonzero(&mut self.working_dir, f),
+                6 => de::opt_repeated(&mut self.ports, f),
+                7 => de::opt_repeated(&mut self.env, f),
+                8 => de::opt(&mut self.resources, f),
+                9 => de::opt_repeated(&mut self.volume_mounts, f),
+                10 => de::opt(&mut self.liveness_probe, f),
+                11 => de::opt(&mut self.readiness_probe, f),
+                12 => de::opt(&mut self.lifecycle, f),
+                13 => de::opt_nonzero(&mut self.termination_message_path, f),
+                14 => de::opt_nonzero(&mut self.image_pull_policy, f),
+                15 => de::opt(&mut self.security_context, f),
+                16 => de::opt_nonzero(&mut self.stdin, f),
+                17 => de::opt_nonzero(&mut self.stdin_once, f),
+                18 => de::opt_nonzero(&mut self.tty, f),
+                19 => de::opt_repeated(&mut self.env_from, f),
+                20 => de::opt_nonzero(&mut self.termination_message_policy, f),
+                21 => de::opt_repeated(&mut self.volume_devices, f),
+                22 => de::opt(&mut self.startup_probe, f),
+                23 => de::opt_repeated(&mut self.resize_policy, f),
+                24 => de::opt(&mut self.restart_policy, f),
+                _ => Ok(()),
+            }),
+            2 => de::opt_nonzero(&mut self.target_container_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EphemeralContainer {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::value(out, 1, &self.name);
+            en::opt_value(out, 2, &self.image);
+            en::opt_repeated(out, 3, &self.command);
+            en::opt_repeated(out, 4, &self.args);
+            en::opt_value(out, 5, &self.working_dir);
+            en::opt_repeated(out, 6, &self.ports);
+            en::opt_repeated(out, 7, &self.env);
+            en::opt_value(out, 8, &self.resources);
+            en::opt_repeated(out, 9, &self.volume_mounts);
+            en::opt(out, 10, &self.liveness_probe);
+            en::opt(out, 11, &self.readiness_probe);
+            en::opt(out, 12, &self.lifecycle);
+            en::opt_value(out, 13, &self.termination_message_path);
+            en::opt_value(out, 14, &self.image_pull_policy);
+            en::opt(out, 15, &self.security_context);
+            en::opt_value(out, 16, &self.stdin);
+            en::opt_value(out, 17, &self.stdin_once);
+            en::opt_value(out, 18, &self.tty);
+            en::opt_repeated(out, 19, &self.env_from);
+            en::opt_value(out, 20, &self.termination_message_policy);
+            en::opt_repeated(out, 21, &self.volume_devices);
+            en::opt(out, 22, &self.startup_probe);
+            en::opt_repeated(out, 23, &self.resize_policy);
+            en::opt(out, 24, &self.restart_policy);
+        });
+        en::opt_value(out, 2, &self.target_container_name);
+    }
+}
+
 /// Represents an ephemeral volume that is handled by a normal storage driver.
 #[derive(
     Clone,
@@ -3099,6 +4537,27 @@ impl serde::Serialize for EphemeralVolumeSource {
             s.serialize_field("volumeClaimTemplate", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EphemeralVolumeSource {
+    const MESSAGE: &'static str = "EphemeralVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.volume_claim_template, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EphemeralVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.volume_claim_template);
     }
 }
 
@@ -3246,6 +4705,55 @@ impl crate::HasObjectMeta for Event {
     }
 }
 
+impl crate::protobuf::Decode for Event {
+    const MESSAGE: &'static str = "Event";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.involved_object, f),
+            3 => de::opt_nonzero(&mut self.reason, f),
+            4 => de::opt_nonzero(&mut self.message, f),
+            5 => de::opt(&mut self.source, f),
+            6 => de::opt(&mut self.first_timestamp, f),
+            7 => de::opt(&mut self.last_timestamp, f),
+            8 => de::opt_nonzero(&mut self.count, f),
+            9 => de::opt_nonzero(&mut self.type_, f),
+            10 => de::opt(&mut self.event_time, f),
+            11 => de::opt(&mut self.series, f),
+            12 => de::opt_nonzero(&mut self.action, f),
+            13 => de::opt(&mut self.related, f),
+            14 => de::opt(&mut self.reporting_component, f),
+            15 => de::opt(&mut self.reporting_instance, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Event {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.involved_object);
+        en::opt_value(out, 3, &self.reason);
+        en::opt_value(out, 4, &self.message);
+        en::opt_value(out, 5, &self.source);
+        en::opt_value(out, 6, &self.first_timestamp);
+        en::opt_value(out, 7, &self.last_timestamp);
+        en::opt_value(out, 8, &self.count);
+        en::opt_value(out, 9, &self.type_);
+        en::opt_value(out, 10, &self.event_time);
+        en::opt(out, 11, &self.series);
+        en::opt_value(out, 12, &self.action);
+        en::opt(out, 13, &self.related);
+        en::opt_value(out, 14, &self.reporting_component);
+        en::opt_value(out, 15, &self.reporting_instance);
+    }
+}
+
 /// EventList is a list of events.
 #[derive(
     Clone,
@@ -3304,6 +4812,29 @@ impl crate::HasListMeta for EventList {
     }
 }
 
+impl crate::protobuf::Decode for EventList {
+    const MESSAGE: &'static str = "EventList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EventList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// EventSeries contain information on series of events, i.e. thing that was/is happening
 /// continuously for some time.
 #[derive(
@@ -3336,6 +4867,29 @@ impl serde::Serialize for EventSeries {
             s.serialize_field("lastObservedTime", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EventSeries {
+    const MESSAGE: &'static str = "EventSeries";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.count, f),
+            2 => de::opt(&mut self.last_observed_time, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EventSeries {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.count);
+        en::opt_value(out, 2, &self.last_observed_time);
     }
 }
 
@@ -3373,6 +4927,29 @@ impl serde::Serialize for EventSource {
     }
 }
 
+impl crate::protobuf::Decode for EventSource {
+    const MESSAGE: &'static str = "EventSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.component, f),
+            2 => de::opt_nonzero(&mut self.host, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EventSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.component);
+        en::opt_value(out, 2, &self.host);
+    }
+}
+
 /// ExecAction describes a "run in container" action.
 #[derive(
     Clone,
@@ -3402,6 +4979,27 @@ impl serde::Serialize for ExecAction {
             s.serialize_field("command", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ExecAction {
+    const MESSAGE: &'static str = "ExecAction";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.command, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ExecAction {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.command);
     }
 }
 
@@ -3459,6 +5057,35 @@ impl serde::Serialize for FCVolumeSource {
             s.serialize_field("wwids", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for FCVolumeSource {
+    const MESSAGE: &'static str = "FCVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.target_wwns, f),
+            2 => de::opt(&mut self.lun, f),
+            3 => de::opt_nonzero(&mut self.fs_type, f),
+            4 => de::opt_nonzero(&mut self.read_only, f),
+            5 => de::opt_repeated(&mut self.wwids, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for FCVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.target_wwns);
+        en::opt(out, 2, &self.lun);
+        en::opt_value(out, 3, &self.fs_type);
+        en::opt_value(out, 4, &self.read_only);
+        en::opt_repeated(out, 5, &self.wwids);
     }
 }
 
@@ -3524,6 +5151,35 @@ impl serde::Serialize for FlexPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for FlexPersistentVolumeSource {
+    const MESSAGE: &'static str = "FlexPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.driver, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt(&mut self.secret_ref, f),
+            4 => de::opt_nonzero(&mut self.read_only, f),
+            5 => de::opt_map(&mut self.options, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for FlexPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.driver);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt(out, 3, &self.secret_ref);
+        en::opt_value(out, 4, &self.read_only);
+        en::opt_map(out, 5, &self.options);
+    }
+}
+
 /// FlexVolume represents a generic volume resource that is provisioned/attached using an exec
 /// based plugin.
 #[derive(
@@ -3586,6 +5242,35 @@ impl serde::Serialize for FlexVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for FlexVolumeSource {
+    const MESSAGE: &'static str = "FlexVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.driver, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt(&mut self.secret_ref, f),
+            4 => de::opt_nonzero(&mut self.read_only, f),
+            5 => de::opt_map(&mut self.options, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for FlexVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.driver);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt(out, 3, &self.secret_ref);
+        en::opt_value(out, 4, &self.read_only);
+        en::opt_map(out, 5, &self.options);
+    }
+}
+
 /// Represents a Flocker volume mounted by the Flocker agent. One and only one of datasetName
 /// and datasetUUID should be set. Flocker volumes do not support ownership management or
 /// SELinux relabeling.
@@ -3620,6 +5305,29 @@ impl serde::Serialize for FlockerVolumeSource {
             s.serialize_field("datasetUUID", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for FlockerVolumeSource {
+    const MESSAGE: &'static str = "FlockerVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.dataset_name, f),
+            2 => de::opt_nonzero(&mut self.dataset_uuid, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for FlockerVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.dataset_name);
+        en::opt_value(out, 2, &self.dataset_uuid);
     }
 }
 
@@ -3679,6 +5387,33 @@ impl serde::Serialize for GCEPersistentDiskVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for GCEPersistentDiskVolumeSource {
+    const MESSAGE: &'static str = "GCEPersistentDiskVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.pd_name, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt_nonzero(&mut self.partition, f),
+            4 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for GCEPersistentDiskVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.pd_name);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt_value(out, 3, &self.partition);
+        en::opt_value(out, 4, &self.read_only);
+    }
+}
+
 /// GRPCAction specifies an action involving a GRPC service.
 #[derive(
     Clone,
@@ -3713,6 +5448,29 @@ impl serde::Serialize for GRPCAction {
             s.serialize_field("service", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for GRPCAction {
+    const MESSAGE: &'static str = "GRPCAction";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.port, f),
+            2 => de::opt(&mut self.service, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for GRPCAction {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.port);
+        en::opt(out, 2, &self.service);
     }
 }
 
@@ -3758,6 +5516,31 @@ impl serde::Serialize for GitRepoVolumeSource {
             s.serialize_field("revision", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for GitRepoVolumeSource {
+    const MESSAGE: &'static str = "GitRepoVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.repository, f),
+            2 => de::opt_nonzero(&mut self.revision, f),
+            3 => de::opt_nonzero(&mut self.directory, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for GitRepoVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.repository);
+        en::opt_value(out, 2, &self.revision);
+        en::opt_value(out, 3, &self.directory);
     }
 }
 
@@ -3818,6 +5601,33 @@ impl serde::Serialize for GlusterfsPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for GlusterfsPersistentVolumeSource {
+    const MESSAGE: &'static str = "GlusterfsPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.endpoints, f),
+            2 => de::value(&mut self.path, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            4 => de::opt(&mut self.endpoints_namespace, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for GlusterfsPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.endpoints);
+        en::value(out, 2, &self.path);
+        en::opt_value(out, 3, &self.read_only);
+        en::opt(out, 4, &self.endpoints_namespace);
+    }
+}
+
 /// Represents a Glusterfs mount that lasts the lifetime of a pod. Glusterfs volumes do not
 /// support ownership management or SELinux relabeling.
 #[derive(
@@ -3864,6 +5674,31 @@ impl serde::Serialize for GlusterfsVolumeSource {
             s.serialize_field("readOnly", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for GlusterfsVolumeSource {
+    const MESSAGE: &'static str = "GlusterfsVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.endpoints, f),
+            2 => de::value(&mut self.path, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for GlusterfsVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.endpoints);
+        en::value(out, 2, &self.path);
+        en::opt_value(out, 3, &self.read_only);
     }
 }
 
@@ -3923,6 +5758,35 @@ impl serde::Serialize for HTTPGetAction {
     }
 }
 
+impl crate::protobuf::Decode for HTTPGetAction {
+    const MESSAGE: &'static str = "HTTPGetAction";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.path, f),
+            2 => de::value(&mut self.port, f),
+            3 => de::opt_nonzero(&mut self.host, f),
+            4 => de::opt_nonzero(&mut self.scheme, f),
+            5 => de::opt_repeated(&mut self.http_headers, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HTTPGetAction {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.path);
+        en::value(out, 2, &self.port);
+        en::opt_value(out, 3, &self.host);
+        en::opt_value(out, 4, &self.scheme);
+        en::opt_repeated(out, 5, &self.http_headers);
+    }
+}
+
 /// HTTPHeader describes a custom header to be used in HTTP probes
 #[derive(
     Clone,
@@ -3959,6 +5823,29 @@ impl serde::Serialize for HTTPHeader {
         s.serialize_field("name", &self.name)?;
         s.serialize_field("value", &self.value)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HTTPHeader {
+    const MESSAGE: &'static str = "HTTPHeader";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.value, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HTTPHeader {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.value);
     }
 }
 
@@ -3999,6 +5886,29 @@ impl serde::Serialize for HostAlias {
     }
 }
 
+impl crate::protobuf::Decode for HostAlias {
+    const MESSAGE: &'static str = "HostAlias";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.ip, f),
+            2 => de::opt_repeated(&mut self.hostnames, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HostAlias {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.ip);
+        en::opt_repeated(out, 2, &self.hostnames);
+    }
+}
+
 /// HostIP represents a single IP address allocated to the host.
 #[derive(
     Clone,
@@ -4026,6 +5936,27 @@ impl serde::Serialize for HostIP {
         let mut s = serializer.serialize_struct("HostIP", 1)?;
         s.serialize_field("ip", &self.ip)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HostIP {
+    const MESSAGE: &'static str = "HostIP";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.ip, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HostIP {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.ip);
     }
 }
 
@@ -4065,6 +5996,29 @@ impl serde::Serialize for HostPathVolumeSource {
             s.serialize_field("type", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HostPathVolumeSource {
+    const MESSAGE: &'static str = "HostPathVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.path, f),
+            2 => de::opt(&mut self.type_, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HostPathVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.path);
+        en::opt(out, 2, &self.type_);
     }
 }
 
@@ -4172,6 +6126,47 @@ impl serde::Serialize for ISCSIPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for ISCSIPersistentVolumeSource {
+    const MESSAGE: &'static str = "ISCSIPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.target_portal, f),
+            2 => de::value(&mut self.iqn, f),
+            3 => de::value(&mut self.lun, f),
+            4 => de::opt_nonzero(&mut self.iscsi_interface, f),
+            5 => de::opt_nonzero(&mut self.fs_type, f),
+            6 => de::opt_nonzero(&mut self.read_only, f),
+            7 => de::opt_repeated(&mut self.portals, f),
+            8 => de::opt_nonzero(&mut self.chap_auth_discovery, f),
+            10 => de::opt(&mut self.secret_ref, f),
+            11 => de::opt_nonzero(&mut self.chap_auth_session, f),
+            12 => de::opt(&mut self.initiator_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ISCSIPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.target_portal);
+        en::value(out, 2, &self.iqn);
+        en::value(out, 3, &self.lun);
+        en::opt_value(out, 4, &self.iscsi_interface);
+        en::opt_value(out, 5, &self.fs_type);
+        en::opt_value(out, 6, &self.read_only);
+        en::opt_repeated(out, 7, &self.portals);
+        en::opt_value(out, 8, &self.chap_auth_discovery);
+        en::opt(out, 10, &self.secret_ref);
+        en::opt_value(out, 11, &self.chap_auth_session);
+        en::opt(out, 12, &self.initiator_name);
+    }
+}
+
 /// Represents an ISCSI disk. ISCSI volumes can only be mounted as read/write once. ISCSI
 /// volumes support ownership management and SELinux relabeling.
 #[derive(
@@ -4276,6 +6271,47 @@ impl serde::Serialize for ISCSIVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for ISCSIVolumeSource {
+    const MESSAGE: &'static str = "ISCSIVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.target_portal, f),
+            2 => de::value(&mut self.iqn, f),
+            3 => de::value(&mut self.lun, f),
+            4 => de::opt_nonzero(&mut self.iscsi_interface, f),
+            5 => de::opt_nonzero(&mut self.fs_type, f),
+            6 => de::opt_nonzero(&mut self.read_only, f),
+            7 => de::opt_repeated(&mut self.portals, f),
+            8 => de::opt_nonzero(&mut self.chap_auth_discovery, f),
+            10 => de::opt(&mut self.secret_ref, f),
+            11 => de::opt_nonzero(&mut self.chap_auth_session, f),
+            12 => de::opt(&mut self.initiator_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ISCSIVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.target_portal);
+        en::value(out, 2, &self.iqn);
+        en::value(out, 3, &self.lun);
+        en::opt_value(out, 4, &self.iscsi_interface);
+        en::opt_value(out, 5, &self.fs_type);
+        en::opt_value(out, 6, &self.read_only);
+        en::opt_repeated(out, 7, &self.portals);
+        en::opt_value(out, 8, &self.chap_auth_discovery);
+        en::opt(out, 10, &self.secret_ref);
+        en::opt_value(out, 11, &self.chap_auth_session);
+        en::opt(out, 12, &self.initiator_name);
+    }
+}
+
 /// ImageVolumeSource represents a image volume resource.
 #[derive(
     Clone,
@@ -4317,6 +6353,29 @@ impl serde::Serialize for ImageVolumeSource {
             s.serialize_field("reference", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ImageVolumeSource {
+    const MESSAGE: &'static str = "ImageVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.reference, f),
+            2 => de::opt_nonzero(&mut self.pull_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ImageVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.reference);
+        en::opt_value(out, 2, &self.pull_policy);
     }
 }
 
@@ -4366,6 +6425,31 @@ impl serde::Serialize for KeyToPath {
         }
         s.serialize_field("path", &self.path)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for KeyToPath {
+    const MESSAGE: &'static str = "KeyToPath";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.key, f),
+            2 => de::value(&mut self.path, f),
+            3 => de::opt(&mut self.mode, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for KeyToPath {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.key);
+        en::value(out, 2, &self.path);
+        en::opt(out, 3, &self.mode);
     }
 }
 
@@ -4427,6 +6511,31 @@ impl serde::Serialize for Lifecycle {
     }
 }
 
+impl crate::protobuf::Decode for Lifecycle {
+    const MESSAGE: &'static str = "Lifecycle";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.post_start, f),
+            2 => de::opt(&mut self.pre_stop, f),
+            3 => de::opt(&mut self.stop_signal, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Lifecycle {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.post_start);
+        en::opt(out, 2, &self.pre_stop);
+        en::opt(out, 3, &self.stop_signal);
+    }
+}
+
 /// LifecycleHandler defines a specific action that should be taken in a lifecycle hook. One
 /// and only one of the fields, except TCPSocket must be specified.
 #[derive(
@@ -4477,6 +6586,33 @@ impl serde::Serialize for LifecycleHandler {
             s.serialize_field("tcpSocket", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LifecycleHandler {
+    const MESSAGE: &'static str = "LifecycleHandler";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.exec, f),
+            2 => de::opt(&mut self.http_get, f),
+            3 => de::opt(&mut self.tcp_socket, f),
+            4 => de::opt(&mut self.sleep, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LifecycleHandler {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.exec);
+        en::opt(out, 2, &self.http_get);
+        en::opt(out, 3, &self.tcp_socket);
+        en::opt(out, 4, &self.sleep);
     }
 }
 
@@ -4535,6 +6671,29 @@ impl crate::HasObjectMeta for LimitRange {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for LimitRange {
+    const MESSAGE: &'static str = "LimitRange";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LimitRange {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
     }
 }
 
@@ -4601,6 +6760,37 @@ impl serde::Serialize for LimitRangeItem {
     }
 }
 
+impl crate::protobuf::Decode for LimitRangeItem {
+    const MESSAGE: &'static str = "LimitRangeItem";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::opt_map(&mut self.max, f),
+            3 => de::opt_map(&mut self.min, f),
+            4 => de::opt_map(&mut self.default, f),
+            5 => de::opt_map(&mut self.default_request, f),
+            6 => de::opt_map(&mut self.max_limit_request_ratio, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LimitRangeItem {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::opt_map(out, 2, &self.max);
+        en::opt_map(out, 3, &self.min);
+        en::opt_map(out, 4, &self.default);
+        en::opt_map(out, 5, &self.default_request);
+        en::opt_map(out, 6, &self.max_limit_request_ratio);
+    }
+}
+
 /// LimitRangeList is a list of LimitRange items.
 #[derive(
     Clone,
@@ -4660,6 +6850,29 @@ impl crate::HasListMeta for LimitRangeList {
     }
 }
 
+impl crate::protobuf::Decode for LimitRangeList {
+    const MESSAGE: &'static str = "LimitRangeList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LimitRangeList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// LimitRangeSpec defines a min/max usage limit for resources that match on kind.
 #[derive(
     Clone,
@@ -4687,6 +6900,27 @@ impl serde::Serialize for LimitRangeSpec {
         let mut s = serializer.serialize_struct("LimitRangeSpec", 1)?;
         s.serialize_field("limits", &self.limits)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LimitRangeSpec {
+    const MESSAGE: &'static str = "LimitRangeSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.limits, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LimitRangeSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.limits);
     }
 }
 
@@ -4732,6 +6966,31 @@ impl serde::Serialize for LinuxContainerUser {
         }
         s.serialize_field("uid", &self.uid)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LinuxContainerUser {
+    const MESSAGE: &'static str = "LinuxContainerUser";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.uid, f),
+            2 => de::value(&mut self.gid, f),
+            3 => de::opt_repeated(&mut self.supplemental_groups, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LinuxContainerUser {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.uid);
+        en::value(out, 2, &self.gid);
+        en::opt_repeated(out, 3, &self.supplemental_groups);
     }
 }
 
@@ -4790,6 +7049,33 @@ impl serde::Serialize for LoadBalancerIngress {
     }
 }
 
+impl crate::protobuf::Decode for LoadBalancerIngress {
+    const MESSAGE: &'static str = "LoadBalancerIngress";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.ip, f),
+            2 => de::opt_nonzero(&mut self.hostname, f),
+            3 => de::opt(&mut self.ip_mode, f),
+            4 => de::opt_repeated(&mut self.ports, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LoadBalancerIngress {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.ip);
+        en::opt_value(out, 2, &self.hostname);
+        en::opt(out, 3, &self.ip_mode);
+        en::opt_repeated(out, 4, &self.ports);
+    }
+}
+
 /// LoadBalancerStatus represents the status of a load-balancer.
 #[derive(
     Clone,
@@ -4816,6 +7102,27 @@ impl serde::Serialize for LoadBalancerStatus {
             s.serialize_field("ingress", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LoadBalancerStatus {
+    const MESSAGE: &'static str = "LoadBalancerStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.ingress, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LoadBalancerStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.ingress);
     }
 }
 
@@ -4848,6 +7155,27 @@ impl serde::Serialize for LocalObjectReference {
             s.serialize_field("name", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LocalObjectReference {
+    const MESSAGE: &'static str = "LocalObjectReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LocalObjectReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
     }
 }
 
@@ -4887,6 +7215,29 @@ impl serde::Serialize for LocalVolumeSource {
         }
         s.serialize_field("path", &self.path)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LocalVolumeSource {
+    const MESSAGE: &'static str = "LocalVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.path, f),
+            2 => de::opt(&mut self.fs_type, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LocalVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.path);
+        en::opt(out, 2, &self.fs_type);
     }
 }
 
@@ -4930,6 +7281,29 @@ impl serde::Serialize for ModifyVolumeStatus {
             s.serialize_field("targetVolumeAttributesClassName", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ModifyVolumeStatus {
+    const MESSAGE: &'static str = "ModifyVolumeStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.target_volume_attributes_class_name, f),
+            2 => de::value(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ModifyVolumeStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.target_volume_attributes_class_name);
+        en::value(out, 2, &self.status);
     }
 }
 
@@ -4978,6 +7352,31 @@ impl serde::Serialize for NFSVolumeSource {
         }
         s.serialize_field("server", &self.server)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NFSVolumeSource {
+    const MESSAGE: &'static str = "NFSVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.server, f),
+            2 => de::value(&mut self.path, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NFSVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.server);
+        en::value(out, 2, &self.path);
+        en::opt_value(out, 3, &self.read_only);
     }
 }
 
@@ -5047,6 +7446,31 @@ impl crate::HasObjectMeta for Namespace {
     }
 }
 
+impl crate::protobuf::Decode for Namespace {
+    const MESSAGE: &'static str = "Namespace";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Namespace {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// NamespaceCondition contains details about state of namespace.
 #[derive(
     Clone,
@@ -5100,6 +7524,35 @@ impl serde::Serialize for NamespaceCondition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NamespaceCondition {
+    const MESSAGE: &'static str = "NamespaceCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            4 => de::opt(&mut self.last_transition_time, f),
+            5 => de::opt_nonzero(&mut self.reason, f),
+            6 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NamespaceCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 4, &self.last_transition_time);
+        en::opt_value(out, 5, &self.reason);
+        en::opt_value(out, 6, &self.message);
     }
 }
 
@@ -5162,6 +7615,29 @@ impl crate::HasListMeta for NamespaceList {
     }
 }
 
+impl crate::protobuf::Decode for NamespaceList {
+    const MESSAGE: &'static str = "NamespaceList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NamespaceList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// NamespaceSpec describes the attributes on a Namespace.
 #[derive(
     Clone,
@@ -5188,6 +7664,27 @@ impl serde::Serialize for NamespaceSpec {
             s.serialize_field("finalizers", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NamespaceSpec {
+    const MESSAGE: &'static str = "NamespaceSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.finalizers, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NamespaceSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.finalizers);
     }
 }
 
@@ -5223,6 +7720,29 @@ impl serde::Serialize for NamespaceStatus {
             s.serialize_field("phase", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NamespaceStatus {
+    const MESSAGE: &'static str = "NamespaceStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.phase, f),
+            2 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NamespaceStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.phase);
+        en::opt_repeated(out, 2, &self.conditions);
     }
 }
 
@@ -5293,6 +7813,31 @@ impl crate::HasObjectMeta for Node {
     }
 }
 
+impl crate::protobuf::Decode for Node {
+    const MESSAGE: &'static str = "Node";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Node {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// NodeAddress contains information for the node's address.
 #[derive(
     Clone,
@@ -5328,6 +7873,29 @@ impl serde::Serialize for NodeAddress {
         s.serialize_field("address", &self.address)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeAddress {
+    const MESSAGE: &'static str = "NodeAddress";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.address, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeAddress {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.address);
     }
 }
 
@@ -5372,6 +7940,43 @@ impl serde::Serialize for NodeAffinity {
             s.serialize_field("requiredDuringSchedulingIgnoredDuringExecution", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeAffinity {
+    const MESSAGE: &'static str = "NodeAffinity";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(
+                &mut self.required_during_scheduling_ignored_during_execution,
+                f,
+            ),
+            2 => de::opt_repeated(
+                &mut self.preferred_during_scheduling_ignored_during_execution,
+                f,
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeAffinity {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(
+            out,
+            1,
+            &self.required_during_scheduling_ignored_during_execution,
+        );
+        en::opt_repeated(
+            out,
+            2,
+            &self.preferred_during_scheduling_ignored_during_execution,
+        );
     }
 }
 
@@ -5437,6 +8042,37 @@ impl serde::Serialize for NodeCondition {
     }
 }
 
+impl crate::protobuf::Decode for NodeCondition {
+    const MESSAGE: &'static str = "NodeCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_heartbeat_time, f),
+            4 => de::opt(&mut self.last_transition_time, f),
+            5 => de::opt_nonzero(&mut self.reason, f),
+            6 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_heartbeat_time);
+        en::opt_value(out, 4, &self.last_transition_time);
+        en::opt_value(out, 5, &self.reason);
+        en::opt_value(out, 6, &self.message);
+    }
+}
+
 /// NodeConfigSource specifies a source of node configuration. Exactly one subfield (excluding
 /// metadata) must be non-nil. This API is deprecated since 1.22
 #[derive(
@@ -5464,6 +8100,27 @@ impl serde::Serialize for NodeConfigSource {
             s.serialize_field("configMap", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeConfigSource {
+    const MESSAGE: &'static str = "NodeConfigSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            2 => de::opt(&mut self.config_map, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeConfigSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 2, &self.config_map);
     }
 }
 
@@ -5544,6 +8201,33 @@ impl serde::Serialize for NodeConfigStatus {
     }
 }
 
+impl crate::protobuf::Decode for NodeConfigStatus {
+    const MESSAGE: &'static str = "NodeConfigStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.assigned, f),
+            2 => de::opt(&mut self.active, f),
+            3 => de::opt(&mut self.last_known_good, f),
+            4 => de::opt_nonzero(&mut self.error, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeConfigStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.assigned);
+        en::opt(out, 2, &self.active);
+        en::opt(out, 3, &self.last_known_good);
+        en::opt_value(out, 4, &self.error);
+    }
+}
+
 /// NodeDaemonEndpoints lists ports opened by daemons running on the Node.
 #[derive(
     Clone,
@@ -5570,6 +8254,27 @@ impl serde::Serialize for NodeDaemonEndpoints {
             s.serialize_field("kubeletEndpoint", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeDaemonEndpoints {
+    const MESSAGE: &'static str = "NodeDaemonEndpoints";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.kubelet_endpoint, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeDaemonEndpoints {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.kubelet_endpoint);
     }
 }
 
@@ -5601,6 +8306,27 @@ impl serde::Serialize for NodeFeatures {
             s.serialize_field("supplementalGroupsPolicy", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeFeatures {
+    const MESSAGE: &'static str = "NodeFeatures";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.supplemental_groups_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeFeatures {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.supplemental_groups_policy);
     }
 }
 
@@ -5662,6 +8388,29 @@ impl crate::HasListMeta for NodeList {
     }
 }
 
+impl crate::protobuf::Decode for NodeList {
+    const MESSAGE: &'static str = "NodeList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// NodeRuntimeHandler is a set of runtime handler information.
 #[derive(
     Clone,
@@ -5694,6 +8443,29 @@ impl serde::Serialize for NodeRuntimeHandler {
             s.serialize_field("name", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeRuntimeHandler {
+    const MESSAGE: &'static str = "NodeRuntimeHandler";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.name, f),
+            2 => de::opt(&mut self.features, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeRuntimeHandler {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt(out, 2, &self.features);
     }
 }
 
@@ -5733,6 +8505,29 @@ impl serde::Serialize for NodeRuntimeHandlerFeatures {
     }
 }
 
+impl crate::protobuf::Decode for NodeRuntimeHandlerFeatures {
+    const MESSAGE: &'static str = "NodeRuntimeHandlerFeatures";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.recursive_read_only_mounts, f),
+            2 => de::opt(&mut self.user_namespaces, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeRuntimeHandlerFeatures {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.recursive_read_only_mounts);
+        en::opt(out, 2, &self.user_namespaces);
+    }
+}
+
 /// A node selector represents the union of the results of one or more label queries over a set
 /// of nodes; that is, it represents the OR of the selectors represented by the node selector
 /// terms.
@@ -5762,6 +8557,27 @@ impl serde::Serialize for NodeSelector {
         let mut s = serializer.serialize_struct("NodeSelector", 1)?;
         s.serialize_field("nodeSelectorTerms", &self.node_selector_terms)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeSelector {
+    const MESSAGE: &'static str = "NodeSelector";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.node_selector_terms, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeSelector {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.node_selector_terms);
     }
 }
 
@@ -5814,6 +8630,31 @@ impl serde::Serialize for NodeSelectorRequirement {
     }
 }
 
+impl crate::protobuf::Decode for NodeSelectorRequirement {
+    const MESSAGE: &'static str = "NodeSelectorRequirement";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.key, f),
+            2 => de::value(&mut self.operator, f),
+            3 => de::opt_repeated(&mut self.values, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeSelectorRequirement {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.key);
+        en::value(out, 2, &self.operator);
+        en::opt_repeated(out, 3, &self.values);
+    }
+}
+
 /// A null or empty node selector term matches no objects. The requirements of them are ANDed.
 /// The TopologySelectorTerm type implements a subset of the NodeSelectorTerm.
 #[derive(
@@ -5846,6 +8687,29 @@ impl serde::Serialize for NodeSelectorTerm {
             s.serialize_field("matchFields", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeSelectorTerm {
+    const MESSAGE: &'static str = "NodeSelectorTerm";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.match_expressions, f),
+            2 => de::opt_repeated(&mut self.match_fields, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeSelectorTerm {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.match_expressions);
+        en::opt_repeated(out, 2, &self.match_fields);
     }
 }
 
@@ -5917,6 +8781,39 @@ impl serde::Serialize for NodeSpec {
             s.serialize_field("unschedulable", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeSpec {
+    const MESSAGE: &'static str = "NodeSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.pod_cidr, f),
+            2 => de::opt_nonzero(&mut self.external_id, f),
+            3 => de::opt_nonzero(&mut self.provider_id, f),
+            4 => de::opt_nonzero(&mut self.unschedulable, f),
+            5 => de::opt_repeated(&mut self.taints, f),
+            6 => de::opt(&mut self.config_source, f),
+            7 => de::opt_repeated(&mut self.pod_cidrs, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.pod_cidr);
+        en::opt_value(out, 2, &self.external_id);
+        en::opt_value(out, 3, &self.provider_id);
+        en::opt_value(out, 4, &self.unschedulable);
+        en::opt_repeated(out, 5, &self.taints);
+        en::opt(out, 6, &self.config_source);
+        en::opt_repeated(out, 7, &self.pod_cidrs);
     }
 }
 
@@ -6037,6 +8934,51 @@ impl serde::Serialize for NodeStatus {
     }
 }
 
+impl crate::protobuf::Decode for NodeStatus {
+    const MESSAGE: &'static str = "NodeStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.capacity, f),
+            2 => de::opt_map(&mut self.allocatable, f),
+            3 => de::opt_nonzero(&mut self.phase, f),
+            4 => de::opt_repeated(&mut self.conditions, f),
+            5 => de::opt_repeated(&mut self.addresses, f),
+            6 => de::opt(&mut self.daemon_endpoints, f),
+            7 => de::opt(&mut self.node_info, f),
+            8 => de::opt_repeated(&mut self.images, f),
+            9 => de::opt_repeated(&mut self.volumes_in_use, f),
+            10 => de::opt_repeated(&mut self.volumes_attached, f),
+            11 => de::opt(&mut self.config, f),
+            12 => de::opt_repeated(&mut self.runtime_handlers, f),
+            13 => de::opt(&mut self.features, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.capacity);
+        en::opt_map(out, 2, &self.allocatable);
+        en::opt_value(out, 3, &self.phase);
+        en::opt_repeated(out, 4, &self.conditions);
+        en::opt_repeated(out, 5, &self.addresses);
+        en::opt_value(out, 6, &self.daemon_endpoints);
+        en::opt_value(out, 7, &self.node_info);
+        en::opt_repeated(out, 8, &self.images);
+        en::opt_repeated(out, 9, &self.volumes_in_use);
+        en::opt_repeated(out, 10, &self.volumes_attached);
+        en::opt(out, 11, &self.config);
+        en::opt_repeated(out, 12, &self.runtime_handlers);
+        en::opt(out, 13, &self.features);
+    }
+}
+
 /// NodeSwapStatus represents swap memory information.
 #[derive(
     Clone,
@@ -6062,6 +9004,27 @@ impl serde::Serialize for NodeSwapStatus {
             s.serialize_field("capacity", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NodeSwapStatus {
+    const MESSAGE: &'static str = "NodeSwapStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.capacity, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeSwapStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.capacity);
     }
 }
 
@@ -6179,6 +9142,47 @@ impl serde::Serialize for NodeSystemInfo {
     }
 }
 
+impl crate::protobuf::Decode for NodeSystemInfo {
+    const MESSAGE: &'static str = "NodeSystemInfo";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.machine_id, f),
+            2 => de::value(&mut self.system_uuid, f),
+            3 => de::value(&mut self.boot_id, f),
+            4 => de::value(&mut self.kernel_version, f),
+            5 => de::value(&mut self.os_image, f),
+            6 => de::value(&mut self.container_runtime_version, f),
+            7 => de::value(&mut self.kubelet_version, f),
+            8 => de::value(&mut self.kube_proxy_version, f),
+            9 => de::value(&mut self.operating_system, f),
+            10 => de::value(&mut self.architecture, f),
+            11 => de::opt(&mut self.swap, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NodeSystemInfo {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.machine_id);
+        en::value(out, 2, &self.system_uuid);
+        en::value(out, 3, &self.boot_id);
+        en::value(out, 4, &self.kernel_version);
+        en::value(out, 5, &self.os_image);
+        en::value(out, 6, &self.container_runtime_version);
+        en::value(out, 7, &self.kubelet_version);
+        en::value(out, 8, &self.kube_proxy_version);
+        en::value(out, 9, &self.operating_system);
+        en::value(out, 10, &self.architecture);
+        en::opt(out, 11, &self.swap);
+    }
+}
+
 /// ObjectFieldSelector selects an APIVersioned field of an object.
 #[derive(
     Clone,
@@ -6212,6 +9216,29 @@ impl serde::Serialize for ObjectFieldSelector {
         }
         s.serialize_field("fieldPath", &self.field_path)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ObjectFieldSelector {
+    const MESSAGE: &'static str = "ObjectFieldSelector";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.api_version, f),
+            2 => de::value(&mut self.field_path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ObjectFieldSelector {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.api_version);
+        en::value(out, 2, &self.field_path);
     }
 }
 
@@ -6291,6 +9318,39 @@ impl serde::Serialize for ObjectReference {
     }
 }
 
+impl crate::protobuf::Decode for ObjectReference {
+    const MESSAGE: &'static str = "ObjectReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.kind, f),
+            2 => de::opt_nonzero(&mut self.namespace, f),
+            3 => de::opt_nonzero(&mut self.name, f),
+            4 => de::opt_nonzero(&mut self.uid, f),
+            5 => de::opt_nonzero(&mut self.api_version, f),
+            6 => de::opt_nonzero(&mut self.resource_version, f),
+            7 => de::opt_nonzero(&mut self.field_path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ObjectReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.kind);
+        en::opt_value(out, 2, &self.namespace);
+        en::opt_value(out, 3, &self.name);
+        en::opt_value(out, 4, &self.uid);
+        en::opt_value(out, 5, &self.api_version);
+        en::opt_value(out, 6, &self.resource_version);
+        en::opt_value(out, 7, &self.field_path);
+    }
+}
+
 /// PersistentVolume (PV) is a storage resource provisioned by an administrator. It is
 /// analogous to a node. More info:
 /// https://kubernetes.io/docs/concepts/storage/persistent-volumes
@@ -6361,6 +9421,31 @@ impl crate::HasObjectMeta for PersistentVolume {
     }
 }
 
+impl crate::protobuf::Decode for PersistentVolume {
+    const MESSAGE: &'static str = "PersistentVolume";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolume {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// PersistentVolumeClaim is a user's request for and claim to a persistent volume
 #[derive(
     Clone,
@@ -6425,6 +9510,31 @@ impl crate::HasObjectMeta for PersistentVolumeClaim {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for PersistentVolumeClaim {
+    const MESSAGE: &'static str = "PersistentVolumeClaim";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeClaim {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
     }
 }
 
@@ -6494,6 +9604,37 @@ impl serde::Serialize for PersistentVolumeClaimCondition {
     }
 }
 
+impl crate::protobuf::Decode for PersistentVolumeClaimCondition {
+    const MESSAGE: &'static str = "PersistentVolumeClaimCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_probe_time, f),
+            4 => de::opt(&mut self.last_transition_time, f),
+            5 => de::opt_nonzero(&mut self.reason, f),
+            6 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeClaimCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_probe_time);
+        en::opt_value(out, 4, &self.last_transition_time);
+        en::opt_value(out, 5, &self.reason);
+        en::opt_value(out, 6, &self.message);
+    }
+}
+
 /// PersistentVolumeClaimList is a list of PersistentVolumeClaim items.
 #[derive(
     Clone,
@@ -6550,6 +9691,29 @@ impl crate::HasListMeta for PersistentVolumeClaimList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for PersistentVolumeClaimList {
+    const MESSAGE: &'static str = "PersistentVolumeClaimList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeClaimList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -6676,6 +9840,43 @@ impl serde::Serialize for PersistentVolumeClaimSpec {
     }
 }
 
+impl crate::protobuf::Decode for PersistentVolumeClaimSpec {
+    const MESSAGE: &'static str = "PersistentVolumeClaimSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.access_modes, f),
+            2 => de::opt(&mut self.resources, f),
+            3 => de::opt_nonzero(&mut self.volume_name, f),
+            4 => de::opt(&mut self.selector, f),
+            5 => de::opt(&mut self.storage_class_name, f),
+            6 => de::opt(&mut self.volume_mode, f),
+            7 => de::opt(&mut self.data_source, f),
+            8 => de::opt(&mut self.data_source_ref, f),
+            9 => de::opt(&mut self.volume_attributes_class_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeClaimSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.access_modes);
+        en::opt_value(out, 2, &self.resources);
+        en::opt_value(out, 3, &self.volume_name);
+        en::opt(out, 4, &self.selector);
+        en::opt(out, 5, &self.storage_class_name);
+        en::opt(out, 6, &self.volume_mode);
+        en::opt(out, 7, &self.data_source);
+        en::opt(out, 8, &self.data_source_ref);
+        en::opt(out, 9, &self.volume_attributes_class_name);
+    }
+}
+
 /// PersistentVolumeClaimStatus is the current status of a persistent volume claim.
 #[derive(
     Clone,
@@ -6764,6 +9965,41 @@ impl serde::Serialize for PersistentVolumeClaimStatus {
     }
 }
 
+impl crate::protobuf::Decode for PersistentVolumeClaimStatus {
+    const MESSAGE: &'static str = "PersistentVolumeClaimStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.phase, f),
+            2 => de::opt_repeated(&mut self.access_modes, f),
+            3 => de::opt_map(&mut self.capacity, f),
+            4 => de::opt_repeated(&mut self.conditions, f),
+            5 => de::opt_map(&mut self.allocated_resources, f),
+            7 => de::opt_map(&mut self.allocated_resource_statuses, f),
+            8 => de::opt(&mut self.current_volume_attributes_class_name, f),
+            9 => de::opt(&mut self.modify_volume_status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeClaimStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.phase);
+        en::opt_repeated(out, 2, &self.access_modes);
+        en::opt_map(out, 3, &self.capacity);
+        en::opt_repeated(out, 4, &self.conditions);
+        en::opt_map(out, 5, &self.allocated_resources);
+        en::opt_map(out, 7, &self.allocated_resource_statuses);
+        en::opt(out, 8, &self.current_volume_attributes_class_name);
+        en::opt(out, 9, &self.modify_volume_status);
+    }
+}
+
 /// PersistentVolumeClaimTemplate is used to produce PersistentVolumeClaim objects as part of
 /// an EphemeralVolumeSource.
 #[derive(
@@ -6805,6 +10041,29 @@ impl serde::Serialize for PersistentVolumeClaimTemplate {
     }
 }
 
+impl crate::protobuf::Decode for PersistentVolumeClaimTemplate {
+    const MESSAGE: &'static str = "PersistentVolumeClaimTemplate";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeClaimTemplate {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+    }
+}
+
 /// PersistentVolumeClaimVolumeSource references the user's PVC in the same namespace. This
 /// volume finds the bound PV and mounts that volume for the pod. A
 /// PersistentVolumeClaimVolumeSource is, essentially, a wrapper around another type of volume
@@ -6843,6 +10102,29 @@ impl serde::Serialize for PersistentVolumeClaimVolumeSource {
             s.serialize_field("readOnly", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PersistentVolumeClaimVolumeSource {
+    const MESSAGE: &'static str = "PersistentVolumeClaimVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.claim_name, f),
+            2 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeClaimVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.claim_name);
+        en::opt_value(out, 2, &self.read_only);
     }
 }
 
@@ -6902,6 +10184,29 @@ impl crate::HasListMeta for PersistentVolumeList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for PersistentVolumeList {
+    const MESSAGE: &'static str = "PersistentVolumeList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -7197,6 +10502,92 @@ impl serde::Serialize for PersistentVolumeSpec {
     }
 }
 
+impl crate::protobuf::Decode for PersistentVolumeSpec {
+    const MESSAGE: &'static str = "PersistentVolumeSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.capacity, f),
+            2 => de::inline(f, "PersistentVolumeSpec", |f| match f.number {
+                1 => de::opt(&mut self.gce_persistent_disk, f),
+                2 => de::opt(&mut self.aws_elastic_block_store, f),
+                3 => de::opt(&mut self.host_path, f),
+                4 => de::opt(&mut self.glusterfs, f),
+                5 => de::opt(&mut self.nfs, f),
+                6 => de::opt(&mut self.rbd, f),
+                7 => de::opt(&mut self.iscsi, f),
+                8 => de::opt(&mut self.cinder, f),
+                9 => de::opt(&mut self.cephfs, f),
+                10 => de::opt(&mut self.fc, f),
+                11 => de::opt(&mut self.flocker, f),
+                12 => de::opt(&mut self.flex_volume, f),
+                13 => de::opt(&mut self.azure_file, f),
+                14 => de::opt(&mut self.vsphere_volume, f),
+                15 => de::opt(&mut self.quobyte, f),
+                16 => de::opt(&mut self.azure_disk, f),
+                17 => de::opt(&mut self.photon_persistent_disk, f),
+                18 => de::opt(&mut self.portworx_volume, f),
+                19 => de::opt(&mut self.scale_io, f),
+                20 => de::opt(&mut self.local, f),
+                21 => de::opt(&mut self.storageos, f),
+                22 => de::opt(&mut self.csi, f),
+                _ => Ok(()),
+            }),
+            3 => de::opt_repeated(&mut self.access_modes, f),
+            4 => de::opt(&mut self.claim_ref, f),
+            5 => de::opt_nonzero(&mut self.persistent_volume_reclaim_policy, f),
+            6 => de::opt_nonzero(&mut self.storage_class_name, f),
+            7 => de::opt_repeated(&mut self.mount_options, f),
+            8 => de::opt(&mut self.volume_mode, f),
+            9 => de::opt(&mut self.node_affinity, f),
+            10 => de::opt(&mut self.volume_attributes_class_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.capacity);
+        en::inline(out, 2, |out| {
+            en::opt(out, 1, &self.gce_persistent_disk);
+            en::opt(out, 2, &self.aws_elastic_block_store);
+            en::opt(out, 3, &self.host_path);
+            en::opt(out, 4, &self.glusterfs);
+            en::opt(out, 5, &self.nfs);
+            en::opt(out, 6, &self.rbd);
+            en::opt(out, 7, &self.iscsi);
+            en::opt(out, 8, &self.cinder);
+            en::opt(out, 9, &self.cephfs);
+            en::opt(out, 10, &self.fc);
+            en::opt(out, 11, &self.flocker);
+            en::opt(out, 12, &self.flex_volume);
+            en::opt(out, 13, &self.azure_file);
+            en::opt(out, 14, &self.vsphere_volume);
+            en::opt(out, 15, &self.quobyte);
+            en::opt(out, 16, &self.azure_disk);
+            en::opt(out, 17, &self.photon_persistent_disk);
+            en::opt(out, 18, &self.portworx_volume);
+            en::opt(out, 19, &self.scale_io);
+            en::opt(out, 20, &self.local);
+            en::opt(out, 21, &self.storageos);
+            en::opt(out, 22, &self.csi);
+        });
+        en::opt_repeated(out, 3, &self.access_modes);
+        en::opt(out, 4, &self.claim_ref);
+        en::opt_value(out, 5, &self.persistent_volume_reclaim_policy);
+        en::opt_value(out, 6, &self.storage_class_name);
+        en::opt_repeated(out, 7, &self.mount_options);
+        en::opt(out, 8, &self.volume_mode);
+        en::opt(out, 9, &self.node_affinity);
+        en::opt(out, 10, &self.volume_attributes_class_name);
+    }
+}
+
 /// PersistentVolumeStatus is the current status of a persistent volume.
 #[derive(
     Clone,
@@ -7247,6 +10638,33 @@ impl serde::Serialize for PersistentVolumeStatus {
     }
 }
 
+impl crate::protobuf::Decode for PersistentVolumeStatus {
+    const MESSAGE: &'static str = "PersistentVolumeStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.phase, f),
+            2 => de::opt_nonzero(&mut self.message, f),
+            3 => de::opt_nonzero(&mut self.reason, f),
+            4 => de::opt(&mut self.last_phase_transition_time, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PersistentVolumeStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.phase);
+        en::opt_value(out, 2, &self.message);
+        en::opt_value(out, 3, &self.reason);
+        en::opt(out, 4, &self.last_phase_transition_time);
+    }
+}
+
 /// Represents a Photon Controller persistent disk resource.
 #[derive(
     Clone,
@@ -7282,6 +10700,29 @@ impl serde::Serialize for PhotonPersistentDiskVolumeSource {
         }
         s.serialize_field("pdID", &self.pd_id)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PhotonPersistentDiskVolumeSource {
+    const MESSAGE: &'static str = "PhotonPersistentDiskVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.pd_id, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PhotonPersistentDiskVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.pd_id);
+        en::opt_value(out, 2, &self.fs_type);
     }
 }
 
@@ -7353,6 +10794,31 @@ impl crate::HasObjectMeta for Pod {
     }
 }
 
+impl crate::protobuf::Decode for Pod {
+    const MESSAGE: &'static str = "Pod";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Pod {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// Pod affinity is a group of inter pod affinity scheduling rules.
 #[derive(
     Clone,
@@ -7396,6 +10862,43 @@ impl serde::Serialize for PodAffinity {
             s.serialize_field("requiredDuringSchedulingIgnoredDuringExecution", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodAffinity {
+    const MESSAGE: &'static str = "PodAffinity";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(
+                &mut self.required_during_scheduling_ignored_during_execution,
+                f,
+            ),
+            2 => de::opt_repeated(
+                &mut self.preferred_during_scheduling_ignored_during_execution,
+                f,
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodAffinity {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(
+            out,
+            1,
+            &self.required_during_scheduling_ignored_during_execution,
+        );
+        en::opt_repeated(
+            out,
+            2,
+            &self.preferred_during_scheduling_ignored_during_execution,
+        );
     }
 }
 
@@ -7487,6 +10990,37 @@ impl serde::Serialize for PodAffinityTerm {
     }
 }
 
+impl crate::protobuf::Decode for PodAffinityTerm {
+    const MESSAGE: &'static str = "PodAffinityTerm";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.label_selector, f),
+            2 => de::opt_repeated(&mut self.namespaces, f),
+            3 => de::value(&mut self.topology_key, f),
+            4 => de::opt(&mut self.namespace_selector, f),
+            5 => de::opt_repeated(&mut self.match_label_keys, f),
+            6 => de::opt_repeated(&mut self.mismatch_label_keys, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodAffinityTerm {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.label_selector);
+        en::opt_repeated(out, 2, &self.namespaces);
+        en::value(out, 3, &self.topology_key);
+        en::opt(out, 4, &self.namespace_selector);
+        en::opt_repeated(out, 5, &self.match_label_keys);
+        en::opt_repeated(out, 6, &self.mismatch_label_keys);
+    }
+}
+
 /// Pod anti affinity is a group of inter pod anti affinity scheduling rules.
 #[derive(
     Clone,
@@ -7530,6 +11064,43 @@ impl serde::Serialize for PodAntiAffinity {
             s.serialize_field("requiredDuringSchedulingIgnoredDuringExecution", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodAntiAffinity {
+    const MESSAGE: &'static str = "PodAntiAffinity";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(
+                &mut self.required_during_scheduling_ignored_during_execution,
+                f,
+            ),
+            2 => de::opt_repeated(
+                &mut self.preferred_during_scheduling_ignored_during_execution,
+                f,
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodAntiAffinity {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(
+            out,
+            1,
+            &self.required_during_scheduling_ignored_during_execution,
+        );
+        en::opt_repeated(
+            out,
+            2,
+            &self.preferred_during_scheduling_ignored_during_execution,
+        );
     }
 }
 
@@ -7604,6 +11175,39 @@ impl serde::Serialize for PodCondition {
     }
 }
 
+impl crate::protobuf::Decode for PodCondition {
+    const MESSAGE: &'static str = "PodCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_probe_time, f),
+            4 => de::opt(&mut self.last_transition_time, f),
+            5 => de::opt_nonzero(&mut self.reason, f),
+            6 => de::opt_nonzero(&mut self.message, f),
+            7 => de::opt_nonzero(&mut self.observed_generation, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_probe_time);
+        en::opt_value(out, 4, &self.last_transition_time);
+        en::opt_value(out, 5, &self.reason);
+        en::opt_value(out, 6, &self.message);
+        en::opt_value(out, 7, &self.observed_generation);
+    }
+}
+
 /// PodDNSConfig defines the DNS parameters of a pod in addition to those generated from
 /// DNSPolicy.
 #[derive(
@@ -7649,6 +11253,31 @@ impl serde::Serialize for PodDNSConfig {
     }
 }
 
+impl crate::protobuf::Decode for PodDNSConfig {
+    const MESSAGE: &'static str = "PodDNSConfig";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.nameservers, f),
+            2 => de::opt_repeated(&mut self.searches, f),
+            3 => de::opt_repeated(&mut self.options, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodDNSConfig {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.nameservers);
+        en::opt_repeated(out, 2, &self.searches);
+        en::opt_repeated(out, 3, &self.options);
+    }
+}
+
 /// PodDNSConfigOption defines DNS resolver options of a pod.
 #[derive(
     Clone,
@@ -7683,6 +11312,29 @@ impl serde::Serialize for PodDNSConfigOption {
     }
 }
 
+impl crate::protobuf::Decode for PodDNSConfigOption {
+    const MESSAGE: &'static str = "PodDNSConfigOption";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::opt(&mut self.value, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodDNSConfigOption {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt(out, 2, &self.value);
+    }
+}
+
 /// PodIP represents a single IP address allocated to the pod.
 #[derive(
     Clone,
@@ -7710,6 +11362,27 @@ impl serde::Serialize for PodIP {
         let mut s = serializer.serialize_struct("PodIP", 1)?;
         s.serialize_field("ip", &self.ip)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodIP {
+    const MESSAGE: &'static str = "PodIP";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.ip, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodIP {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.ip);
     }
 }
 
@@ -7772,6 +11445,29 @@ impl crate::HasListMeta for PodList {
     }
 }
 
+impl crate::protobuf::Decode for PodList {
+    const MESSAGE: &'static str = "PodList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// PodOS defines the OS parameters of a pod.
 #[derive(
     Clone,
@@ -7806,6 +11502,27 @@ impl serde::Serialize for PodOS {
     }
 }
 
+impl crate::protobuf::Decode for PodOS {
+    const MESSAGE: &'static str = "PodOS";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodOS {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+    }
+}
+
 /// PodReadinessGate contains the reference to a pod condition
 #[derive(
     Clone,
@@ -7833,6 +11550,27 @@ impl serde::Serialize for PodReadinessGate {
         let mut s = serializer.serialize_struct("PodReadinessGate", 1)?;
         s.serialize_field("conditionType", &self.condition_type)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodReadinessGate {
+    const MESSAGE: &'static str = "PodReadinessGate";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.condition_type, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodReadinessGate {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.condition_type);
     }
 }
 
@@ -7880,6 +11618,31 @@ impl serde::Serialize for PodResourceClaim {
     }
 }
 
+impl crate::protobuf::Decode for PodResourceClaim {
+    const MESSAGE: &'static str = "PodResourceClaim";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            3 => de::opt(&mut self.resource_claim_name, f),
+            4 => de::opt(&mut self.resource_claim_template_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodResourceClaim {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt(out, 3, &self.resource_claim_name);
+        en::opt(out, 4, &self.resource_claim_template_name);
+    }
+}
+
 /// PodResourceClaimStatus is stored in the PodStatus for each PodResourceClaim which
 /// references a ResourceClaimTemplate. It stores the generated name for the corresponding
 /// ResourceClaim.
@@ -7921,6 +11684,29 @@ impl serde::Serialize for PodResourceClaimStatus {
     }
 }
 
+impl crate::protobuf::Decode for PodResourceClaimStatus {
+    const MESSAGE: &'static str = "PodResourceClaimStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt(&mut self.resource_claim_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodResourceClaimStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt(out, 2, &self.resource_claim_name);
+    }
+}
+
 /// PodSchedulingGate is associated to a Pod to guard its scheduling.
 #[derive(
     Clone,
@@ -7948,6 +11734,27 @@ impl serde::Serialize for PodSchedulingGate {
         let mut s = serializer.serialize_struct("PodSchedulingGate", 1)?;
         s.serialize_field("name", &self.name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodSchedulingGate {
+    const MESSAGE: &'static str = "PodSchedulingGate";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodSchedulingGate {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
     }
 }
 
@@ -8093,6 +11900,51 @@ impl serde::Serialize for PodSecurityContext {
             s.serialize_field("windowsOptions", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodSecurityContext {
+    const MESSAGE: &'static str = "PodSecurityContext";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.se_linux_options, f),
+            2 => de::opt(&mut self.run_as_user, f),
+            3 => de::opt(&mut self.run_as_non_root, f),
+            4 => de::opt_repeated(&mut self.supplemental_groups, f),
+            5 => de::opt(&mut self.fs_group, f),
+            6 => de::opt(&mut self.run_as_group, f),
+            7 => de::opt_repeated(&mut self.sysctls, f),
+            8 => de::opt(&mut self.windows_options, f),
+            9 => de::opt(&mut self.fs_group_change_policy, f),
+            10 => de::opt(&mut self.seccomp_profile, f),
+            11 => de::opt(&mut self.app_armor_profile, f),
+            12 => de::opt(&mut self.supplemental_groups_policy, f),
+            13 => de::opt(&mut self.se_linux_change_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodSecurityContext {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.se_linux_options);
+        en::opt(out, 2, &self.run_as_user);
+        en::opt(out, 3, &self.run_as_non_root);
+        en::opt_repeated(out, 4, &self.supplemental_groups);
+        en::opt(out, 5, &self.fs_group);
+        en::opt(out, 6, &self.run_as_group);
+        en::opt_repeated(out, 7, &self.sysctls);
+        en::opt(out, 8, &self.windows_options);
+        en::opt(out, 9, &self.fs_group_change_policy);
+        en::opt(out, 10, &self.seccomp_profile);
+        en::opt(out, 11, &self.app_armor_profile);
+        en::opt(out, 12, &self.supplemental_groups_policy);
+        en::opt(out, 13, &self.se_linux_change_policy);
     }
 }
 
@@ -8461,6 +12313,105 @@ impl serde::Serialize for PodSpec {
     }
 }
 
+impl crate::protobuf::Decode for PodSpec {
+    const MESSAGE: &'static str = "PodSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.volumes, f),
+            2 => de::repeated(&mut self.containers, f),
+            3 => de::opt_nonzero(&mut self.restart_policy, f),
+            4 => de::opt(&mut self.termination_grace_period_seconds, f),
+            5 => de::opt(&mut self.active_deadline_seconds, f),
+            6 => de::opt_nonzero(&mut self.dns_policy, f),
+            7 => de::opt_map(&mut self.node_selector, f),
+            8 => de::opt_nonzero(&mut self.service_account_name, f),
+            9 => de::opt_nonzero(&mut self.service_account, f),
+            10 => de::opt_nonzero(&mut self.node_name, f),
+            11 => de::opt_nonzero(&mut self.host_network, f),
+            12 => de::opt_nonzero(&mut self.host_pid, f),
+            13 => de::opt_nonzero(&mut self.host_ipc, f),
+            14 => de::opt(&mut self.security_context, f),
+            15 => de::opt_repeated(&mut self.image_pull_secrets, f),
+            16 => de::opt_nonzero(&mut self.hostname, f),
+            17 => de::opt_nonzero(&mut self.subdomain, f),
+            18 => de::opt(&mut self.affinity, f),
+            19 => de::opt_nonzero(&mut self.scheduler_name, f),
+            20 => de::opt_repeated(&mut self.init_containers, f),
+            21 => de::opt(&mut self.automount_service_account_token, f),
+            22 => de::opt_repeated(&mut self.tolerations, f),
+            23 => de::opt_repeated(&mut self.host_aliases, f),
+            24 => de::opt_nonzero(&mut self.priority_class_name, f),
+            25 => de::opt(&mut self.priority, f),
+            26 => de::opt(&mut self.dns_config, f),
+            27 => de::opt(&mut self.share_process_namespace, f),
+            28 => de::opt_repeated(&mut self.readiness_gates, f),
+            29 => de::opt(&mut self.runtime_class_name, f),
+            30 => de::opt(&mut self.enable_service_links, f),
+            31 => de::opt(&mut self.preemption_policy, f),
+            32 => de::opt_map(&mut self.overhead, f),
+            33 => de::opt_repeated(&mut self.topology_spread_constraints, f),
+            34 => de::opt_repeated(&mut self.ephemeral_containers, f),
+            35 => de::opt(&mut self.set_hostname_as_fqdn, f),
+            36 => de::opt(&mut self.os, f),
+            37 => de::opt(&mut self.host_users, f),
+            38 => de::opt_repeated(&mut self.scheduling_gates, f),
+            39 => de::opt_repeated(&mut self.resource_claims, f),
+            40 => de::opt(&mut self.resources, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.volumes);
+        en::repeated(out, 2, &self.containers);
+        en::opt_value(out, 3, &self.restart_policy);
+        en::opt(out, 4, &self.termination_grace_period_seconds);
+        en::opt(out, 5, &self.active_deadline_seconds);
+        en::opt_value(out, 6, &self.dns_policy);
+        en::opt_map(out, 7, &self.node_selector);
+        en::opt_value(out, 8, &self.service_account_name);
+        en::opt_value(out, 9, &self.service_account);
+        en::opt_value(out, 10, &self.node_name);
+        en::opt_value(out, 11, &self.host_network);
+        en::opt_value(out, 12, &self.host_pid);
+        en::opt_value(out, 13, &self.host_ipc);
+        en::opt(out, 14, &self.security_context);
+        en::opt_repeated(out, 15, &self.image_pull_secrets);
+        en::opt_value(out, 16, &self.hostname);
+        en::opt_value(out, 17, &self.subdomain);
+        en::opt(out, 18, &self.affinity);
+        en::opt_value(out, 19, &self.scheduler_name);
+        en::opt_repeated(out, 20, &self.init_containers);
+        en::opt(out, 21, &self.automount_service_account_token);
+        en::opt_repeated(out, 22, &self.tolerations);
+        en::opt_repeated(out, 23, &self.host_aliases);
+        en::opt_value(out, 24, &self.priority_class_name);
+        en::opt(out, 25, &self.priority);
+        en::opt(out, 26, &self.dns_config);
+        en::opt(out, 27, &self.share_process_namespace);
+        en::opt_repeated(out, 28, &self.readiness_gates);
+        en::opt(out, 29, &self.runtime_class_name);
+        en::opt(out, 30, &self.enable_service_links);
+        en::opt(out, 31, &self.preemption_policy);
+        en::opt_map(out, 32, &self.overhead);
+        en::opt_repeated(out, 33, &self.topology_spread_constraints);
+        en::opt_repeated(out, 34, &self.ephemeral_containers);
+        en::opt(out, 35, &self.set_hostname_as_fqdn);
+        en::opt(out, 36, &self.os);
+        en::opt(out, 37, &self.host_users);
+        en::opt_repeated(out, 38, &self.scheduling_gates);
+        en::opt_repeated(out, 39, &self.resource_claims);
+        en::opt(out, 40, &self.resources);
+    }
+}
+
 /// PodStatus represents information about the status of a pod. Status may trail the actual
 /// state of a system, especially if the node that hosts the pod cannot contact the control
 /// plane.
@@ -8632,6 +12583,59 @@ impl serde::Serialize for PodStatus {
     }
 }
 
+impl crate::protobuf::Decode for PodStatus {
+    const MESSAGE: &'static str = "PodStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.phase, f),
+            2 => de::opt_repeated(&mut self.conditions, f),
+            3 => de::opt_nonzero(&mut self.message, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.host_ip, f),
+            6 => de::opt_nonzero(&mut self.pod_ip, f),
+            7 => de::opt(&mut self.start_time, f),
+            8 => de::opt_repeated(&mut self.container_statuses, f),
+            9 => de::opt_nonzero(&mut self.qos_class, f),
+            10 => de::opt_repeated(&mut self.init_container_statuses, f),
+            11 => de::opt_nonzero(&mut self.nominated_node_name, f),
+            12 => de::opt_repeated(&mut self.pod_ips, f),
+            13 => de::opt_repeated(&mut self.ephemeral_container_statuses, f),
+            14 => de::opt_nonzero(&mut self.resize, f),
+            15 => de::opt_repeated(&mut self.resource_claim_statuses, f),
+            16 => de::opt_repeated(&mut self.host_ips, f),
+            17 => de::opt_nonzero(&mut self.observed_generation, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.phase);
+        en::opt_repeated(out, 2, &self.conditions);
+        en::opt_value(out, 3, &self.message);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.host_ip);
+        en::opt_value(out, 6, &self.pod_ip);
+        en::opt(out, 7, &self.start_time);
+        en::opt_repeated(out, 8, &self.container_statuses);
+        en::opt_value(out, 9, &self.qos_class);
+        en::opt_repeated(out, 10, &self.init_container_statuses);
+        en::opt_value(out, 11, &self.nominated_node_name);
+        en::opt_repeated(out, 12, &self.pod_ips);
+        en::opt_repeated(out, 13, &self.ephemeral_container_statuses);
+        en::opt_value(out, 14, &self.resize);
+        en::opt_repeated(out, 15, &self.resource_claim_statuses);
+        en::opt_repeated(out, 16, &self.host_ips);
+        en::opt_value(out, 17, &self.observed_generation);
+    }
+}
+
 /// PodTemplate describes a template for creating copies of a predefined pod.
 #[derive(
     Clone,
@@ -8687,6 +12691,29 @@ impl crate::HasObjectMeta for PodTemplate {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for PodTemplate {
+    const MESSAGE: &'static str = "PodTemplate";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.template, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodTemplate {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.template);
     }
 }
 
@@ -8748,6 +12775,29 @@ impl crate::HasListMeta for PodTemplateList {
     }
 }
 
+impl crate::protobuf::Decode for PodTemplateList {
+    const MESSAGE: &'static str = "PodTemplateList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodTemplateList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// PodTemplateSpec describes the data a pod should have when created from a template
 #[derive(
     Clone,
@@ -8783,6 +12833,29 @@ impl serde::Serialize for PodTemplateSpec {
             s.serialize_field("spec", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodTemplateSpec {
+    const MESSAGE: &'static str = "PodTemplateSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodTemplateSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
     }
 }
 
@@ -8834,6 +12907,31 @@ impl serde::Serialize for PortStatus {
     }
 }
 
+impl crate::protobuf::Decode for PortStatus {
+    const MESSAGE: &'static str = "PortStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.port, f),
+            2 => de::value(&mut self.protocol, f),
+            3 => de::opt(&mut self.error, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PortStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.port);
+        en::value(out, 2, &self.protocol);
+        en::opt(out, 3, &self.error);
+    }
+}
+
 /// PortworxVolumeSource represents a Portworx volume resource.
 #[derive(
     Clone,
@@ -8878,6 +12976,31 @@ impl serde::Serialize for PortworxVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for PortworxVolumeSource {
+    const MESSAGE: &'static str = "PortworxVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.volume_id, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PortworxVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.volume_id);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt_value(out, 3, &self.read_only);
+    }
+}
+
 /// An empty preferred scheduling term matches all objects with implicit weight 0 (i.e. it's a
 /// no-op). A null preferred scheduling term matches no objects (i.e. is also a no-op).
 #[derive(
@@ -8914,6 +13037,29 @@ impl serde::Serialize for PreferredSchedulingTerm {
         s.serialize_field("preference", &self.preference)?;
         s.serialize_field("weight", &self.weight)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PreferredSchedulingTerm {
+    const MESSAGE: &'static str = "PreferredSchedulingTerm";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.weight, f),
+            2 => de::value(&mut self.preference, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PreferredSchedulingTerm {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.weight);
+        en::value(out, 2, &self.preference);
     }
 }
 
@@ -9018,6 +13164,50 @@ impl serde::Serialize for Probe {
     }
 }
 
+impl crate::protobuf::Decode for Probe {
+    const MESSAGE: &'static str = "Probe";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "Probe", |f| match f.number {
+                1 => de::opt(&mut self.exec, f),
+                2 => de::opt(&mut self.http_get, f),
+                3 => de::opt(&mut self.tcp_socket, f),
+                4 => de::opt(&mut self.grpc, f),
+                _ => Ok(()),
+            }),
+            2 => de::opt_nonzero(&mut self.initial_delay_seconds, f),
+            3 => de::opt_nonzero(&mut self.timeout_seconds, f),
+            4 => de::opt_nonzero(&mut self.period_seconds, f),
+            5 => de::opt_nonzero(&mut self.success_threshold, f),
+            6 => de::opt_nonzero(&mut self.failure_threshold, f),
+            7 => de::opt(&mut self.termination_grace_period_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Probe {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt(out, 1, &self.exec);
+            en::opt(out, 2, &self.http_get);
+            en::opt(out, 3, &self.tcp_socket);
+            en::opt(out, 4, &self.grpc);
+        });
+        en::opt_value(out, 2, &self.initial_delay_seconds);
+        en::opt_value(out, 3, &self.timeout_seconds);
+        en::opt_value(out, 4, &self.period_seconds);
+        en::opt_value(out, 5, &self.success_threshold);
+        en::opt_value(out, 6, &self.failure_threshold);
+        en::opt(out, 7, &self.termination_grace_period_seconds);
+    }
+}
+
 /// Represents a projected volume source
 #[derive(
     Clone,
@@ -9053,6 +13243,29 @@ impl serde::Serialize for ProjectedVolumeSource {
             s.serialize_field("sources", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ProjectedVolumeSource {
+    const MESSAGE: &'static str = "ProjectedVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.sources, f),
+            2 => de::opt(&mut self.default_mode, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ProjectedVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.sources);
+        en::opt(out, 2, &self.default_mode);
     }
 }
 
@@ -9120,6 +13333,37 @@ impl serde::Serialize for QuobyteVolumeSource {
         }
         s.serialize_field("volume", &self.volume)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for QuobyteVolumeSource {
+    const MESSAGE: &'static str = "QuobyteVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.registry, f),
+            2 => de::value(&mut self.volume, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            4 => de::opt_nonzero(&mut self.user, f),
+            5 => de::opt_nonzero(&mut self.group, f),
+            6 => de::opt_nonzero(&mut self.tenant, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for QuobyteVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.registry);
+        en::value(out, 2, &self.volume);
+        en::opt_value(out, 3, &self.read_only);
+        en::opt_value(out, 4, &self.user);
+        en::opt_value(out, 5, &self.group);
+        en::opt_value(out, 6, &self.tenant);
     }
 }
 
@@ -9209,6 +13453,41 @@ impl serde::Serialize for RBDPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for RBDPersistentVolumeSource {
+    const MESSAGE: &'static str = "RBDPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.monitors, f),
+            2 => de::value(&mut self.image, f),
+            3 => de::opt_nonzero(&mut self.fs_type, f),
+            4 => de::opt_nonzero(&mut self.pool, f),
+            5 => de::opt_nonzero(&mut self.user, f),
+            6 => de::opt_nonzero(&mut self.keyring, f),
+            7 => de::opt(&mut self.secret_ref, f),
+            8 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RBDPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.monitors);
+        en::value(out, 2, &self.image);
+        en::opt_value(out, 3, &self.fs_type);
+        en::opt_value(out, 4, &self.pool);
+        en::opt_value(out, 5, &self.user);
+        en::opt_value(out, 6, &self.keyring);
+        en::opt(out, 7, &self.secret_ref);
+        en::opt_value(out, 8, &self.read_only);
+    }
+}
+
 /// Represents a Rados Block Device mount that lasts the lifetime of a pod. RBD volumes support
 /// ownership management and SELinux relabeling.
 #[derive(
@@ -9295,6 +13574,41 @@ impl serde::Serialize for RBDVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for RBDVolumeSource {
+    const MESSAGE: &'static str = "RBDVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.monitors, f),
+            2 => de::value(&mut self.image, f),
+            3 => de::opt_nonzero(&mut self.fs_type, f),
+            4 => de::opt_nonzero(&mut self.pool, f),
+            5 => de::opt_nonzero(&mut self.user, f),
+            6 => de::opt_nonzero(&mut self.keyring, f),
+            7 => de::opt(&mut self.secret_ref, f),
+            8 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RBDVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.monitors);
+        en::value(out, 2, &self.image);
+        en::opt_value(out, 3, &self.fs_type);
+        en::opt_value(out, 4, &self.pool);
+        en::opt_value(out, 5, &self.user);
+        en::opt_value(out, 6, &self.keyring);
+        en::opt(out, 7, &self.secret_ref);
+        en::opt_value(out, 8, &self.read_only);
+    }
+}
+
 /// ReplicationController represents the configuration of a replication controller.
 #[derive(
     Clone,
@@ -9364,6 +13678,31 @@ impl crate::HasObjectMeta for ReplicationController {
     }
 }
 
+impl crate::protobuf::Decode for ReplicationController {
+    const MESSAGE: &'static str = "ReplicationController";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicationController {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// ReplicationControllerCondition describes the state of a replication controller at a certain
 /// point.
 #[derive(
@@ -9418,6 +13757,35 @@ impl serde::Serialize for ReplicationControllerCondition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ReplicationControllerCondition {
+    const MESSAGE: &'static str = "ReplicationControllerCondition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt(&mut self.last_transition_time, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt_nonzero(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicationControllerCondition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.last_transition_time);
+        en::opt_value(out, 4, &self.reason);
+        en::opt_value(out, 5, &self.message);
     }
 }
 
@@ -9480,6 +13848,29 @@ impl crate::HasListMeta for ReplicationControllerList {
     }
 }
 
+impl crate::protobuf::Decode for ReplicationControllerList {
+    const MESSAGE: &'static str = "ReplicationControllerList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicationControllerList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// ReplicationControllerSpec is the specification of a replication controller.
 #[derive(
     Clone,
@@ -9535,6 +13926,33 @@ impl serde::Serialize for ReplicationControllerSpec {
             s.serialize_field("template", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ReplicationControllerSpec {
+    const MESSAGE: &'static str = "ReplicationControllerSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.replicas, f),
+            2 => de::opt_map(&mut self.selector, f),
+            3 => de::opt(&mut self.template, f),
+            4 => de::opt_nonzero(&mut self.min_ready_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicationControllerSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.replicas);
+        en::opt_map(out, 2, &self.selector);
+        en::opt(out, 3, &self.template);
+        en::opt_value(out, 4, &self.min_ready_seconds);
     }
 }
 
@@ -9602,6 +14020,37 @@ impl serde::Serialize for ReplicationControllerStatus {
     }
 }
 
+impl crate::protobuf::Decode for ReplicationControllerStatus {
+    const MESSAGE: &'static str = "ReplicationControllerStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.replicas, f),
+            2 => de::opt_nonzero(&mut self.fully_labeled_replicas, f),
+            3 => de::opt_nonzero(&mut self.observed_generation, f),
+            4 => de::opt_nonzero(&mut self.ready_replicas, f),
+            5 => de::opt_nonzero(&mut self.available_replicas, f),
+            6 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ReplicationControllerStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.replicas);
+        en::opt_value(out, 2, &self.fully_labeled_replicas);
+        en::opt_value(out, 3, &self.observed_generation);
+        en::opt_value(out, 4, &self.ready_replicas);
+        en::opt_value(out, 5, &self.available_replicas);
+        en::opt_repeated(out, 6, &self.conditions);
+    }
+}
+
 /// ResourceClaim references one entry in PodSpec.ResourceClaims.
 #[derive(
     Clone,
@@ -9637,6 +14086,29 @@ impl serde::Serialize for ResourceClaim {
             s.serialize_field("request", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ResourceClaim {
+    const MESSAGE: &'static str = "ResourceClaim";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.request, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceClaim {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.request);
     }
 }
 
@@ -9682,6 +14154,31 @@ impl serde::Serialize for ResourceFieldSelector {
     }
 }
 
+impl crate::protobuf::Decode for ResourceFieldSelector {
+    const MESSAGE: &'static str = "ResourceFieldSelector";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.container_name, f),
+            2 => de::value(&mut self.resource, f),
+            3 => de::opt(&mut self.divisor, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceFieldSelector {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.container_name);
+        en::value(out, 2, &self.resource);
+        en::opt_value(out, 3, &self.divisor);
+    }
+}
+
 /// ResourceHealth represents the health of a resource. It has the latest device health
 /// information. This is a part of KEP https://kep.k8s.io/4680.
 #[derive(
@@ -9720,6 +14217,29 @@ impl serde::Serialize for ResourceHealth {
         }
         s.serialize_field("resourceID", &self.resource_id)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ResourceHealth {
+    const MESSAGE: &'static str = "ResourceHealth";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.resource_id, f),
+            2 => de::opt_nonzero(&mut self.health, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceHealth {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.resource_id);
+        en::opt_value(out, 2, &self.health);
     }
 }
 
@@ -9789,6 +14309,31 @@ impl crate::HasObjectMeta for ResourceQuota {
     }
 }
 
+impl crate::protobuf::Decode for ResourceQuota {
+    const MESSAGE: &'static str = "ResourceQuota";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceQuota {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// ResourceQuotaList is a list of ResourceQuota items.
 #[derive(
     Clone,
@@ -9848,6 +14393,29 @@ impl crate::HasListMeta for ResourceQuotaList {
     }
 }
 
+impl crate::protobuf::Decode for ResourceQuotaList {
+    const MESSAGE: &'static str = "ResourceQuotaList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceQuotaList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// ResourceQuotaSpec defines the desired hard limits to enforce for Quota.
 #[derive(
     Clone,
@@ -9894,6 +14462,31 @@ impl serde::Serialize for ResourceQuotaSpec {
     }
 }
 
+impl crate::protobuf::Decode for ResourceQuotaSpec {
+    const MESSAGE: &'static str = "ResourceQuotaSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.hard, f),
+            2 => de::opt_repeated(&mut self.scopes, f),
+            3 => de::opt(&mut self.scope_selector, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceQuotaSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.hard);
+        en::opt_repeated(out, 2, &self.scopes);
+        en::opt(out, 3, &self.scope_selector);
+    }
+}
+
 /// ResourceQuotaStatus defines the enforced hard limits and observed use.
 #[derive(
     Clone,
@@ -9926,6 +14519,29 @@ impl serde::Serialize for ResourceQuotaStatus {
             s.serialize_field("used", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ResourceQuotaStatus {
+    const MESSAGE: &'static str = "ResourceQuotaStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.hard, f),
+            2 => de::opt_map(&mut self.used, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceQuotaStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.hard);
+        en::opt_map(out, 2, &self.used);
     }
 }
 
@@ -9974,6 +14590,31 @@ impl serde::Serialize for ResourceRequirements {
     }
 }
 
+impl crate::protobuf::Decode for ResourceRequirements {
+    const MESSAGE: &'static str = "ResourceRequirements";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.limits, f),
+            2 => de::opt_map(&mut self.requests, f),
+            3 => de::opt_repeated(&mut self.claims, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceRequirements {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.limits);
+        en::opt_map(out, 2, &self.requests);
+        en::opt_repeated(out, 3, &self.claims);
+    }
+}
+
 /// ResourceStatus represents the status of a single resource allocated to a Pod.
 #[derive(
     Clone,
@@ -10014,6 +14655,29 @@ impl serde::Serialize for ResourceStatus {
             s.serialize_field("resources", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ResourceStatus {
+    const MESSAGE: &'static str = "ResourceStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt_repeated(&mut self.resources, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ResourceStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt_repeated(out, 2, &self.resources);
     }
 }
 
@@ -10060,6 +14724,33 @@ impl serde::Serialize for SELinuxOptions {
             s.serialize_field("user", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SELinuxOptions {
+    const MESSAGE: &'static str = "SELinuxOptions";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.user, f),
+            2 => de::opt_nonzero(&mut self.role, f),
+            3 => de::opt_nonzero(&mut self.type_, f),
+            4 => de::opt_nonzero(&mut self.level, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SELinuxOptions {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.user);
+        en::opt_value(out, 2, &self.role);
+        en::opt_value(out, 3, &self.type_);
+        en::opt_value(out, 4, &self.level);
     }
 }
 
@@ -10156,6 +14847,45 @@ impl serde::Serialize for ScaleIOPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for ScaleIOPersistentVolumeSource {
+    const MESSAGE: &'static str = "ScaleIOPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.gateway, f),
+            2 => de::value(&mut self.system, f),
+            3 => de::value(&mut self.secret_ref, f),
+            4 => de::opt_nonzero(&mut self.ssl_enabled, f),
+            5 => de::opt_nonzero(&mut self.protection_domain, f),
+            6 => de::opt_nonzero(&mut self.storage_pool, f),
+            7 => de::opt_nonzero(&mut self.storage_mode, f),
+            8 => de::opt_nonzero(&mut self.volume_name, f),
+            9 => de::opt_nonzero(&mut self.fs_type, f),
+            10 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ScaleIOPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.gateway);
+        en::value(out, 2, &self.system);
+        en::value(out, 3, &self.secret_ref);
+        en::opt_value(out, 4, &self.ssl_enabled);
+        en::opt_value(out, 5, &self.protection_domain);
+        en::opt_value(out, 6, &self.storage_pool);
+        en::opt_value(out, 7, &self.storage_mode);
+        en::opt_value(out, 8, &self.volume_name);
+        en::opt_value(out, 9, &self.fs_type);
+        en::opt_value(out, 10, &self.read_only);
+    }
+}
+
 /// ScaleIOVolumeSource represents a persistent ScaleIO volume
 #[derive(
     Clone,
@@ -10249,6 +14979,45 @@ impl serde::Serialize for ScaleIOVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for ScaleIOVolumeSource {
+    const MESSAGE: &'static str = "ScaleIOVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.gateway, f),
+            2 => de::value(&mut self.system, f),
+            3 => de::value(&mut self.secret_ref, f),
+            4 => de::opt_nonzero(&mut self.ssl_enabled, f),
+            5 => de::opt_nonzero(&mut self.protection_domain, f),
+            6 => de::opt_nonzero(&mut self.storage_pool, f),
+            7 => de::opt_nonzero(&mut self.storage_mode, f),
+            8 => de::opt_nonzero(&mut self.volume_name, f),
+            9 => de::opt_nonzero(&mut self.fs_type, f),
+            10 => de::opt_nonzero(&mut self.read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ScaleIOVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.gateway);
+        en::value(out, 2, &self.system);
+        en::value(out, 3, &self.secret_ref);
+        en::opt_value(out, 4, &self.ssl_enabled);
+        en::opt_value(out, 5, &self.protection_domain);
+        en::opt_value(out, 6, &self.storage_pool);
+        en::opt_value(out, 7, &self.storage_mode);
+        en::opt_value(out, 8, &self.volume_name);
+        en::opt_value(out, 9, &self.fs_type);
+        en::opt_value(out, 10, &self.read_only);
+    }
+}
+
 /// A scope selector represents the AND of the selectors represented by the scoped-resource
 /// selector requirements.
 #[derive(
@@ -10275,6 +15044,27 @@ impl serde::Serialize for ScopeSelector {
             s.serialize_field("matchExpressions", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ScopeSelector {
+    const MESSAGE: &'static str = "ScopeSelector";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.match_expressions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ScopeSelector {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.match_expressions);
     }
 }
 
@@ -10326,6 +15116,31 @@ impl serde::Serialize for ScopedResourceSelectorRequirement {
     }
 }
 
+impl crate::protobuf::Decode for ScopedResourceSelectorRequirement {
+    const MESSAGE: &'static str = "ScopedResourceSelectorRequirement";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.scope_name, f),
+            2 => de::value(&mut self.operator, f),
+            3 => de::opt_repeated(&mut self.values, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ScopedResourceSelectorRequirement {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.scope_name);
+        en::value(out, 2, &self.operator);
+        en::opt_repeated(out, 3, &self.values);
+    }
+}
+
 /// SeccompProfile defines a pod/container's seccomp profile settings. Only one profile source
 /// may be set.
 #[derive(
@@ -10363,6 +15178,29 @@ impl serde::Serialize for SeccompProfile {
         }
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SeccompProfile {
+    const MESSAGE: &'static str = "SeccompProfile";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::opt(&mut self.localhost_profile, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SeccompProfile {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::opt(out, 2, &self.localhost_profile);
     }
 }
 
@@ -10450,6 +15288,35 @@ impl crate::HasObjectMeta for Secret {
     }
 }
 
+impl crate::protobuf::Decode for Secret {
+    const MESSAGE: &'static str = "Secret";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_map(&mut self.data, f),
+            3 => de::opt_nonzero(&mut self.type_, f),
+            4 => de::opt_map(&mut self.string_data, f),
+            5 => de::opt(&mut self.immutable, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Secret {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_map(out, 2, &self.data);
+        en::opt_value(out, 3, &self.type_);
+        en::opt_map(out, 4, &self.string_data);
+        en::opt(out, 5, &self.immutable);
+    }
+}
+
 /// SecretEnvSource selects a Secret to populate the environment variables with.
 #[derive(
     Clone,
@@ -10484,6 +15351,34 @@ impl serde::Serialize for SecretEnvSource {
             s.serialize_field("optional", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SecretEnvSource {
+    const MESSAGE: &'static str = "SecretEnvSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "SecretEnvSource", |f| match f.number {
+                1 => de::opt_nonzero(&mut self.name, f),
+                _ => Ok(()),
+            }),
+            2 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SecretEnvSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt_value(out, 1, &self.name);
+        });
+        en::opt(out, 2, &self.optional);
     }
 }
 
@@ -10529,6 +15424,36 @@ impl serde::Serialize for SecretKeySelector {
             s.serialize_field("optional", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SecretKeySelector {
+    const MESSAGE: &'static str = "SecretKeySelector";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "SecretKeySelector", |f| match f.number {
+                1 => de::opt_nonzero(&mut self.name, f),
+                _ => Ok(()),
+            }),
+            2 => de::value(&mut self.key, f),
+            3 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SecretKeySelector {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt_value(out, 1, &self.name);
+        });
+        en::value(out, 2, &self.key);
+        en::opt(out, 3, &self.optional);
     }
 }
 
@@ -10591,6 +15516,29 @@ impl crate::HasListMeta for SecretList {
     }
 }
 
+impl crate::protobuf::Decode for SecretList {
+    const MESSAGE: &'static str = "SecretList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SecretList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// Adapts a secret into a projected volume.
 #[derive(
     Clone,
@@ -10639,6 +15587,36 @@ impl serde::Serialize for SecretProjection {
     }
 }
 
+impl crate::protobuf::Decode for SecretProjection {
+    const MESSAGE: &'static str = "SecretProjection";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::inline(f, "SecretProjection", |f| match f.number {
+                1 => de::opt_nonzero(&mut self.name, f),
+                _ => Ok(()),
+            }),
+            2 => de::opt_repeated(&mut self.items, f),
+            4 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SecretProjection {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::inline(out, 1, |out| {
+            en::opt_value(out, 1, &self.name);
+        });
+        en::opt_repeated(out, 2, &self.items);
+        en::opt(out, 4, &self.optional);
+    }
+}
+
 /// SecretReference represents a Secret Reference. It has enough information to retrieve secret
 /// in any namespace
 #[derive(
@@ -10671,6 +15649,29 @@ impl serde::Serialize for SecretReference {
             s.serialize_field("namespace", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SecretReference {
+    const MESSAGE: &'static str = "SecretReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.namespace, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SecretReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.namespace);
     }
 }
 
@@ -10728,6 +15729,33 @@ impl serde::Serialize for SecretVolumeSource {
             s.serialize_field("secretName", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SecretVolumeSource {
+    const MESSAGE: &'static str = "SecretVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.secret_name, f),
+            2 => de::opt_repeated(&mut self.items, f),
+            3 => de::opt(&mut self.default_mode, f),
+            4 => de::opt(&mut self.optional, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SecretVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.secret_name);
+        en::opt_repeated(out, 2, &self.items);
+        en::opt(out, 3, &self.default_mode);
+        en::opt(out, 4, &self.optional);
     }
 }
 
@@ -10865,6 +15893,49 @@ impl serde::Serialize for SecurityContext {
     }
 }
 
+impl crate::protobuf::Decode for SecurityContext {
+    const MESSAGE: &'static str = "SecurityContext";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.capabilities, f),
+            2 => de::opt(&mut self.privileged, f),
+            3 => de::opt(&mut self.se_linux_options, f),
+            4 => de::opt(&mut self.run_as_user, f),
+            5 => de::opt(&mut self.run_as_non_root, f),
+            6 => de::opt(&mut self.read_only_root_filesystem, f),
+            7 => de::opt(&mut self.allow_privilege_escalation, f),
+            8 => de::opt(&mut self.run_as_group, f),
+            9 => de::opt(&mut self.proc_mount, f),
+            10 => de::opt(&mut self.windows_options, f),
+            11 => de::opt(&mut self.seccomp_profile, f),
+            12 => de::opt(&mut self.app_armor_profile, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SecurityContext {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.capabilities);
+        en::opt(out, 2, &self.privileged);
+        en::opt(out, 3, &self.se_linux_options);
+        en::opt(out, 4, &self.run_as_user);
+        en::opt(out, 5, &self.run_as_non_root);
+        en::opt(out, 6, &self.read_only_root_filesystem);
+        en::opt(out, 7, &self.allow_privilege_escalation);
+        en::opt(out, 8, &self.run_as_group);
+        en::opt(out, 9, &self.proc_mount);
+        en::opt(out, 10, &self.windows_options);
+        en::opt(out, 11, &self.seccomp_profile);
+        en::opt(out, 12, &self.app_armor_profile);
+    }
+}
+
 /// Service is a named abstraction of software service (for example, mysql) consisting of local
 /// port (for example 3306) that the proxy listens on, and the selector that determines which
 /// pods will answer requests sent through the proxy.
@@ -10931,6 +16002,31 @@ impl crate::HasObjectMeta for Service {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for Service {
+    const MESSAGE: &'static str = "Service";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Service {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
     }
 }
 
@@ -11016,6 +16112,33 @@ impl crate::HasObjectMeta for ServiceAccount {
     }
 }
 
+impl crate::protobuf::Decode for ServiceAccount {
+    const MESSAGE: &'static str = "ServiceAccount";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_repeated(&mut self.secrets, f),
+            3 => de::opt_repeated(&mut self.image_pull_secrets, f),
+            4 => de::opt(&mut self.automount_service_account_token, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceAccount {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_repeated(out, 2, &self.secrets);
+        en::opt_repeated(out, 3, &self.image_pull_secrets);
+        en::opt(out, 4, &self.automount_service_account_token);
+    }
+}
+
 /// ServiceAccountList is a list of ServiceAccount objects
 #[derive(
     Clone,
@@ -11075,6 +16198,29 @@ impl crate::HasListMeta for ServiceAccountList {
     }
 }
 
+impl crate::protobuf::Decode for ServiceAccountList {
+    const MESSAGE: &'static str = "ServiceAccountList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceAccountList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// ServiceAccountTokenProjection represents a projected service account token volume. This
 /// projection can be used to insert a service account token into the pods runtime filesystem
 /// for use against APIs (Kubernetes API Server or otherwise).
@@ -11122,6 +16268,31 @@ impl serde::Serialize for ServiceAccountTokenProjection {
         }
         s.serialize_field("path", &self.path)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ServiceAccountTokenProjection {
+    const MESSAGE: &'static str = "ServiceAccountTokenProjection";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.audience, f),
+            2 => de::opt(&mut self.expiration_seconds, f),
+            3 => de::value(&mut self.path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceAccountTokenProjection {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.audience);
+        en::opt(out, 2, &self.expiration_seconds);
+        en::value(out, 3, &self.path);
     }
 }
 
@@ -11180,6 +16351,29 @@ impl crate::HasListMeta for ServiceList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for ServiceList {
+    const MESSAGE: &'static str = "ServiceList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -11256,6 +16450,37 @@ impl serde::Serialize for ServicePort {
             s.serialize_field("targetPort", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ServicePort {
+    const MESSAGE: &'static str = "ServicePort";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.protocol, f),
+            3 => de::value(&mut self.port, f),
+            4 => de::opt(&mut self.target_port, f),
+            5 => de::opt_nonzero(&mut self.node_port, f),
+            6 => de::opt(&mut self.app_protocol, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServicePort {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.protocol);
+        en::value(out, 3, &self.port);
+        en::opt_value(out, 4, &self.target_port);
+        en::opt_value(out, 5, &self.node_port);
+        en::opt(out, 6, &self.app_protocol);
     }
 }
 
@@ -11520,6 +16745,65 @@ impl serde::Serialize for ServiceSpec {
     }
 }
 
+impl crate::protobuf::Decode for ServiceSpec {
+    const MESSAGE: &'static str = "ServiceSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.ports, f),
+            2 => de::opt_map(&mut self.selector, f),
+            3 => de::opt_nonzero(&mut self.cluster_ip, f),
+            4 => de::opt_nonzero(&mut self.type_, f),
+            5 => de::opt_repeated(&mut self.external_ips, f),
+            7 => de::opt_nonzero(&mut self.session_affinity, f),
+            8 => de::opt_nonzero(&mut self.load_balancer_ip, f),
+            9 => de::opt_repeated(&mut self.load_balancer_source_ranges, f),
+            10 => de::opt_nonzero(&mut self.external_name, f),
+            11 => de::opt_nonzero(&mut self.external_traffic_policy, f),
+            12 => de::opt_nonzero(&mut self.health_check_node_port, f),
+            13 => de::opt_nonzero(&mut self.publish_not_ready_addresses, f),
+            14 => de::opt(&mut self.session_affinity_config, f),
+            17 => de::opt(&mut self.ip_family_policy, f),
+            18 => de::opt_repeated(&mut self.cluster_ips, f),
+            19 => de::opt_repeated(&mut self.ip_families, f),
+            20 => de::opt(&mut self.allocate_load_balancer_node_ports, f),
+            21 => de::opt(&mut self.load_balancer_class, f),
+            22 => de::opt(&mut self.internal_traffic_policy, f),
+            23 => de::opt(&mut self.traffic_distribution, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.ports);
+        en::opt_map(out, 2, &self.selector);
+        en::opt_value(out, 3, &self.cluster_ip);
+        en::opt_value(out, 4, &self.type_);
+        en::opt_repeated(out, 5, &self.external_ips);
+        en::opt_value(out, 7, &self.session_affinity);
+        en::opt_value(out, 8, &self.load_balancer_ip);
+        en::opt_repeated(out, 9, &self.load_balancer_source_ranges);
+        en::opt_value(out, 10, &self.external_name);
+        en::opt_value(out, 11, &self.external_traffic_policy);
+        en::opt_value(out, 12, &self.health_check_node_port);
+        en::opt_value(out, 13, &self.publish_not_ready_addresses);
+        en::opt(out, 14, &self.session_affinity_config);
+        en::opt(out, 17, &self.ip_family_policy);
+        en::opt_repeated(out, 18, &self.cluster_ips);
+        en::opt_repeated(out, 19, &self.ip_families);
+        en::opt(out, 20, &self.allocate_load_balancer_node_ports);
+        en::opt(out, 21, &self.load_balancer_class);
+        en::opt(out, 22, &self.internal_traffic_policy);
+        en::opt(out, 23, &self.traffic_distribution);
+    }
+}
+
 /// ServiceStatus represents the current status of a service.
 #[derive(
     Clone,
@@ -11555,6 +16839,29 @@ impl serde::Serialize for ServiceStatus {
     }
 }
 
+impl crate::protobuf::Decode for ServiceStatus {
+    const MESSAGE: &'static str = "ServiceStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.load_balancer, f),
+            2 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.load_balancer);
+        en::opt_repeated(out, 2, &self.conditions);
+    }
+}
+
 /// SessionAffinityConfig represents the configurations of session affinity.
 #[derive(
     Clone,
@@ -11581,6 +16888,27 @@ impl serde::Serialize for SessionAffinityConfig {
             s.serialize_field("clientIP", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SessionAffinityConfig {
+    const MESSAGE: &'static str = "SessionAffinityConfig";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.client_ip, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SessionAffinityConfig {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.client_ip);
     }
 }
 
@@ -11611,6 +16939,27 @@ impl serde::Serialize for SleepAction {
         let mut s = serializer.serialize_struct("SleepAction", 1)?;
         s.serialize_field("seconds", &self.seconds)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for SleepAction {
+    const MESSAGE: &'static str = "SleepAction";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for SleepAction {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.seconds);
     }
 }
 
@@ -11676,6 +17025,35 @@ impl serde::Serialize for StorageOSPersistentVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for StorageOSPersistentVolumeSource {
+    const MESSAGE: &'static str = "StorageOSPersistentVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.volume_name, f),
+            2 => de::opt_nonzero(&mut self.volume_namespace, f),
+            3 => de::opt_nonzero(&mut self.fs_type, f),
+            4 => de::opt_nonzero(&mut self.read_only, f),
+            5 => de::opt(&mut self.secret_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StorageOSPersistentVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.volume_name);
+        en::opt_value(out, 2, &self.volume_namespace);
+        en::opt_value(out, 3, &self.fs_type);
+        en::opt_value(out, 4, &self.read_only);
+        en::opt(out, 5, &self.secret_ref);
+    }
+}
+
 /// Represents a StorageOS persistent volume resource.
 #[derive(
     Clone,
@@ -11738,6 +17116,35 @@ impl serde::Serialize for StorageOSVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for StorageOSVolumeSource {
+    const MESSAGE: &'static str = "StorageOSVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.volume_name, f),
+            2 => de::opt_nonzero(&mut self.volume_namespace, f),
+            3 => de::opt_nonzero(&mut self.fs_type, f),
+            4 => de::opt_nonzero(&mut self.read_only, f),
+            5 => de::opt(&mut self.secret_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StorageOSVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.volume_name);
+        en::opt_value(out, 2, &self.volume_namespace);
+        en::opt_value(out, 3, &self.fs_type);
+        en::opt_value(out, 4, &self.read_only);
+        en::opt(out, 5, &self.secret_ref);
+    }
+}
+
 /// Sysctl defines a kernel parameter to be set
 #[derive(
     Clone,
@@ -11776,6 +17183,29 @@ impl serde::Serialize for Sysctl {
     }
 }
 
+impl crate::protobuf::Decode for Sysctl {
+    const MESSAGE: &'static str = "Sysctl";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.value, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Sysctl {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.value);
+    }
+}
+
 /// TCPSocketAction describes an action based on opening a socket
 #[derive(
     Clone,
@@ -11810,6 +17240,29 @@ impl serde::Serialize for TCPSocketAction {
         }
         s.serialize_field("port", &self.port)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for TCPSocketAction {
+    const MESSAGE: &'static str = "TCPSocketAction";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.port, f),
+            2 => de::opt_nonzero(&mut self.host, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TCPSocketAction {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.port);
+        en::opt_value(out, 2, &self.host);
     }
 }
 
@@ -11863,6 +17316,33 @@ impl serde::Serialize for Taint {
             s.serialize_field("value", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for Taint {
+    const MESSAGE: &'static str = "Taint";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.key, f),
+            2 => de::opt_nonzero(&mut self.value, f),
+            3 => de::value(&mut self.effect, f),
+            4 => de::opt(&mut self.time_added, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Taint {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.key);
+        en::opt_value(out, 2, &self.value);
+        en::value(out, 3, &self.effect);
+        en::opt(out, 4, &self.time_added);
     }
 }
 
@@ -11928,6 +17408,35 @@ impl serde::Serialize for Toleration {
     }
 }
 
+impl crate::protobuf::Decode for Toleration {
+    const MESSAGE: &'static str = "Toleration";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.key, f),
+            2 => de::opt_nonzero(&mut self.operator, f),
+            3 => de::opt_nonzero(&mut self.value, f),
+            4 => de::opt_nonzero(&mut self.effect, f),
+            5 => de::opt(&mut self.toleration_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Toleration {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.key);
+        en::opt_value(out, 2, &self.operator);
+        en::opt_value(out, 3, &self.value);
+        en::opt_value(out, 4, &self.effect);
+        en::opt(out, 5, &self.toleration_seconds);
+    }
+}
+
 /// A topology selector requirement is a selector that matches given label. This is an alpha
 /// feature and may change in the future.
 #[derive(
@@ -11968,6 +17477,29 @@ impl serde::Serialize for TopologySelectorLabelRequirement {
     }
 }
 
+impl crate::protobuf::Decode for TopologySelectorLabelRequirement {
+    const MESSAGE: &'static str = "TopologySelectorLabelRequirement";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.key, f),
+            2 => de::repeated(&mut self.values, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TopologySelectorLabelRequirement {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.key);
+        en::repeated(out, 2, &self.values);
+    }
+}
+
 /// A topology selector term represents the result of label queries. A null or empty topology
 /// selector term matches no objects. The requirements of them are ANDed. It provides a subset
 /// of functionality as NodeSelectorTerm. This is an alpha feature and may change in the
@@ -11996,6 +17528,27 @@ impl serde::Serialize for TopologySelectorTerm {
             s.serialize_field("matchLabelExpressions", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for TopologySelectorTerm {
+    const MESSAGE: &'static str = "TopologySelectorTerm";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.match_label_expressions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TopologySelectorTerm {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.match_label_expressions);
     }
 }
 
@@ -12124,6 +17677,41 @@ impl serde::Serialize for TopologySpreadConstraint {
     }
 }
 
+impl crate::protobuf::Decode for TopologySpreadConstraint {
+    const MESSAGE: &'static str = "TopologySpreadConstraint";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.max_skew, f),
+            2 => de::value(&mut self.topology_key, f),
+            3 => de::value(&mut self.when_unsatisfiable, f),
+            4 => de::opt(&mut self.label_selector, f),
+            5 => de::opt(&mut self.min_domains, f),
+            6 => de::opt(&mut self.node_affinity_policy, f),
+            7 => de::opt(&mut self.node_taints_policy, f),
+            8 => de::opt_repeated(&mut self.match_label_keys, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TopologySpreadConstraint {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.max_skew);
+        en::value(out, 2, &self.topology_key);
+        en::value(out, 3, &self.when_unsatisfiable);
+        en::opt(out, 4, &self.label_selector);
+        en::opt(out, 5, &self.min_domains);
+        en::opt(out, 6, &self.node_affinity_policy);
+        en::opt(out, 7, &self.node_taints_policy);
+        en::opt_repeated(out, 8, &self.match_label_keys);
+    }
+}
+
 /// TypedLocalObjectReference contains enough information to let you locate the typed
 /// referenced object inside the same namespace.
 #[derive(
@@ -12168,6 +17756,31 @@ impl serde::Serialize for TypedLocalObjectReference {
         }
         s.serialize_field("name", &self.name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for TypedLocalObjectReference {
+    const MESSAGE: &'static str = "TypedLocalObjectReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.api_group, f),
+            2 => de::value(&mut self.kind, f),
+            3 => de::value(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TypedLocalObjectReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.api_group);
+        en::value(out, 2, &self.kind);
+        en::value(out, 3, &self.name);
     }
 }
 
@@ -12225,6 +17838,33 @@ impl serde::Serialize for TypedObjectReference {
             s.serialize_field("namespace", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for TypedObjectReference {
+    const MESSAGE: &'static str = "TypedObjectReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.api_group, f),
+            2 => de::value(&mut self.kind, f),
+            3 => de::value(&mut self.name, f),
+            4 => de::opt(&mut self.namespace, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TypedObjectReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.api_group);
+        en::value(out, 2, &self.kind);
+        en::value(out, 3, &self.name);
+        en::opt(out, 4, &self.namespace);
     }
 }
 
@@ -12520,6 +18160,92 @@ impl serde::Serialize for Volume {
     }
 }
 
+impl crate::protobuf::Decode for Volume {
+    const MESSAGE: &'static str = "Volume";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::inline(f, "Volume", |f| match f.number {
+                1 => de::opt(&mut self.host_path, f),
+                2 => de::opt(&mut self.empty_dir, f),
+                3 => de::opt(&mut self.gce_persistent_disk, f),
+                4 => de::opt(&mut self.aws_elastic_block_store, f),
+                5 => de::opt(&mut self.git_repo, f),
+                6 => de::opt(&mut self.secret, f),
+                7 => de::opt(&mut self.nfs, f),
+                8 => de::opt(&mut self.iscsi, f),
+                9 => de::opt(&mut self.glusterfs, f),
+                10 => de::opt(&mut self.persistent_volume_claim, f),
+                11 => de::opt(&mut self.rbd, f),
+                12 => de::opt(&mut self.flex_volume, f),
+                13 => de::opt(&mut self.cinder, f),
+                14 => de::opt(&mut self.cephfs, f),
+                15 => de::opt(&mut self.flocker, f),
+                16 => de::opt(&mut self.downward_api, f),
+                17 => de::opt(&mut self.fc, f),
+                18 => de::opt(&mut self.azure_file, f),
+                19 => de::opt(&mut self.config_map, f),
+                20 => de::opt(&mut self.vsphere_volume, f),
+                21 => de::opt(&mut self.quobyte, f),
+                22 => de::opt(&mut self.azure_disk, f),
+                23 => de::opt(&mut self.photon_persistent_disk, f),
+                24 => de::opt(&mut self.portworx_volume, f),
+                25 => de::opt(&mut self.scale_io, f),
+                26 => de::opt(&mut self.projected, f),
+                27 => de::opt(&mut self.storageos, f),
+                28 => de::opt(&mut self.csi, f),
+                29 => de::opt(&mut self.ephemeral, f),
+                30 => de::opt(&mut self.image, f),
+                _ => Ok(()),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Volume {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::inline(out, 2, |out| {
+            en::opt(out, 1, &self.host_path);
+            en::opt(out, 2, &self.empty_dir);
+            en::opt(out, 3, &self.gce_persistent_disk);
+            en::opt(out, 4, &self.aws_elastic_block_store);
+            en::opt(out, 5, &self.git_repo);
+            en::opt(out, 6, &self.secret);
+            en::opt(out, 7, &self.nfs);
+            en::opt(out, 8, &self.iscsi);
+            en::opt(out, 9, &self.glusterfs);
+            en::opt(out, 10, &self.persistent_volume_claim);
+            en::opt(out, 11, &self.rbd);
+            en::opt(out, 12, &self.flex_volume);
+            en::opt(out, 13, &self.cinder);
+            en::opt(out, 14, &self.cephfs);
+            en::opt(out, 15, &self.flocker);
+            en::opt(out, 16, &self.downward_api);
+            en::opt(out, 17, &self.fc);
+            en::opt(out, 18, &self.azure_file);
+            en::opt(out, 19, &self.config_map);
+            en::opt(out, 20, &self.vsphere_volume);
+            en::opt(out, 21, &self.quobyte);
+            en::opt(out, 22, &self.azure_disk);
+            en::opt(out, 23, &self.photon_persistent_disk);
+            en::opt(out, 24, &self.portworx_volume);
+            en::opt(out, 25, &self.scale_io);
+            en::opt(out, 26, &self.projected);
+            en::opt(out, 27, &self.storageos);
+            en::opt(out, 28, &self.csi);
+            en::opt(out, 29, &self.ephemeral);
+            en::opt(out, 30, &self.image);
+        });
+    }
+}
+
 /// volumeDevice describes a mapping of a raw block device within a container.
 #[derive(
     Clone,
@@ -12555,6 +18281,29 @@ impl serde::Serialize for VolumeDevice {
         s.serialize_field("devicePath", &self.device_path)?;
         s.serialize_field("name", &self.name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for VolumeDevice {
+    const MESSAGE: &'static str = "VolumeDevice";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.device_path, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeDevice {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.device_path);
     }
 }
 
@@ -12633,6 +18382,39 @@ impl serde::Serialize for VolumeMount {
     }
 }
 
+impl crate::protobuf::Decode for VolumeMount {
+    const MESSAGE: &'static str = "VolumeMount";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.read_only, f),
+            3 => de::value(&mut self.mount_path, f),
+            4 => de::opt_nonzero(&mut self.sub_path, f),
+            5 => de::opt(&mut self.mount_propagation, f),
+            6 => de::opt_nonzero(&mut self.sub_path_expr, f),
+            7 => de::opt(&mut self.recursive_read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeMount {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.read_only);
+        en::value(out, 3, &self.mount_path);
+        en::opt_value(out, 4, &self.sub_path);
+        en::opt(out, 5, &self.mount_propagation);
+        en::opt_value(out, 6, &self.sub_path_expr);
+        en::opt(out, 7, &self.recursive_read_only);
+    }
+}
+
 /// VolumeMountStatus shows status of volume mounts.
 #[derive(
     Clone,
@@ -12685,6 +18467,33 @@ impl serde::Serialize for VolumeMountStatus {
     }
 }
 
+impl crate::protobuf::Decode for VolumeMountStatus {
+    const MESSAGE: &'static str = "VolumeMountStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.mount_path, f),
+            3 => de::opt_nonzero(&mut self.read_only, f),
+            4 => de::opt(&mut self.recursive_read_only, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeMountStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.mount_path);
+        en::opt_value(out, 3, &self.read_only);
+        en::opt(out, 4, &self.recursive_read_only);
+    }
+}
+
 /// VolumeNodeAffinity defines constraints that limit what nodes this volume can be accessed
 /// from.
 #[derive(
@@ -12712,6 +18521,27 @@ impl serde::Serialize for VolumeNodeAffinity {
             s.serialize_field("required", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for VolumeNodeAffinity {
+    const MESSAGE: &'static str = "VolumeNodeAffinity";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.required, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeNodeAffinity {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.required);
     }
 }
 
@@ -12774,6 +18604,35 @@ impl serde::Serialize for VolumeProjection {
     }
 }
 
+impl crate::protobuf::Decode for VolumeProjection {
+    const MESSAGE: &'static str = "VolumeProjection";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.secret, f),
+            2 => de::opt(&mut self.downward_api, f),
+            3 => de::opt(&mut self.config_map, f),
+            4 => de::opt(&mut self.service_account_token, f),
+            5 => de::opt(&mut self.cluster_trust_bundle, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeProjection {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.secret);
+        en::opt(out, 2, &self.downward_api);
+        en::opt(out, 3, &self.config_map);
+        en::opt(out, 4, &self.service_account_token);
+        en::opt(out, 5, &self.cluster_trust_bundle);
+    }
+}
+
 /// VolumeResourceRequirements describes the storage resource requirements for a volume.
 #[derive(
     Clone,
@@ -12809,6 +18668,29 @@ impl serde::Serialize for VolumeResourceRequirements {
             s.serialize_field("requests", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for VolumeResourceRequirements {
+    const MESSAGE: &'static str = "VolumeResourceRequirements";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.limits, f),
+            2 => de::opt_map(&mut self.requests, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeResourceRequirements {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.limits);
+        en::opt_map(out, 2, &self.requests);
     }
 }
 
@@ -12863,6 +18745,33 @@ impl serde::Serialize for VsphereVirtualDiskVolumeSource {
     }
 }
 
+impl crate::protobuf::Decode for VsphereVirtualDiskVolumeSource {
+    const MESSAGE: &'static str = "VsphereVirtualDiskVolumeSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.volume_path, f),
+            2 => de::opt_nonzero(&mut self.fs_type, f),
+            3 => de::opt_nonzero(&mut self.storage_policy_name, f),
+            4 => de::opt_nonzero(&mut self.storage_policy_id, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VsphereVirtualDiskVolumeSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.volume_path);
+        en::opt_value(out, 2, &self.fs_type);
+        en::opt_value(out, 3, &self.storage_policy_name);
+        en::opt_value(out, 4, &self.storage_policy_id);
+    }
+}
+
 /// The weights of all of the matched WeightedPodAffinityTerm fields are added per-node to find
 /// the most preferred node(s)
 #[derive(
@@ -12899,6 +18808,29 @@ impl serde::Serialize for WeightedPodAffinityTerm {
         s.serialize_field("podAffinityTerm", &self.pod_affinity_term)?;
         s.serialize_field("weight", &self.weight)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for WeightedPodAffinityTerm {
+    const MESSAGE: &'static str = "WeightedPodAffinityTerm";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.weight, f),
+            2 => de::value(&mut self.pod_affinity_term, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for WeightedPodAffinityTerm {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.weight);
+        en::value(out, 2, &self.pod_affinity_term);
     }
 }
 
@@ -12953,5 +18885,32 @@ impl serde::Serialize for WindowsSecurityContextOptions {
             s.serialize_field("runAsUserName", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for WindowsSecurityContextOptions {
+    const MESSAGE: &'static str = "WindowsSecurityContextOptions";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.gmsa_credential_spec_name, f),
+            2 => de::opt(&mut self.gmsa_credential_spec, f),
+            3 => de::opt(&mut self.run_as_user_name, f),
+            4 => de::opt(&mut self.host_process, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for WindowsSecurityContextOptions {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.gmsa_credential_spec_name);
+        en::opt(out, 2, &self.gmsa_credential_spec);
+        en::opt(out, 3, &self.run_as_user_name);
+        en::opt(out, 4, &self.host_process);
     }
 }

@@ -90,6 +90,41 @@ impl serde::Serialize for Endpoint {
     }
 }
 
+impl crate::protobuf::Decode for Endpoint {
+    const MESSAGE: &'static str = "Endpoint";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.addresses, f),
+            2 => de::opt(&mut self.conditions, f),
+            3 => de::opt(&mut self.hostname, f),
+            4 => de::opt(&mut self.target_ref, f),
+            5 => de::opt_map(&mut self.deprecated_topology, f),
+            6 => de::opt(&mut self.node_name, f),
+            7 => de::opt(&mut self.zone, f),
+            8 => de::opt(&mut self.hints, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Endpoint {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.addresses);
+        en::opt_value(out, 2, &self.conditions);
+        en::opt(out, 3, &self.hostname);
+        en::opt(out, 4, &self.target_ref);
+        en::opt_map(out, 5, &self.deprecated_topology);
+        en::opt(out, 6, &self.node_name);
+        en::opt(out, 7, &self.zone);
+        en::opt(out, 8, &self.hints);
+    }
+}
+
 /// EndpointConditions represents the current condition of an endpoint.
 #[derive(
     Clone,
@@ -138,6 +173,31 @@ impl serde::Serialize for EndpointConditions {
     }
 }
 
+impl crate::protobuf::Decode for EndpointConditions {
+    const MESSAGE: &'static str = "EndpointConditions";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.ready, f),
+            2 => de::opt(&mut self.serving, f),
+            3 => de::opt(&mut self.terminating, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointConditions {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.ready);
+        en::opt(out, 2, &self.serving);
+        en::opt(out, 3, &self.terminating);
+    }
+}
+
 /// EndpointHints provides hints describing how an endpoint should be consumed.
 #[derive(
     Clone,
@@ -172,6 +232,29 @@ impl serde::Serialize for EndpointHints {
             s.serialize_field("forZones", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EndpointHints {
+    const MESSAGE: &'static str = "EndpointHints";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.for_zones, f),
+            2 => de::opt_repeated(&mut self.for_nodes, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointHints {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.for_zones);
+        en::opt_repeated(out, 2, &self.for_nodes);
     }
 }
 
@@ -228,6 +311,33 @@ impl serde::Serialize for EndpointPort {
             s.serialize_field("protocol", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EndpointPort {
+    const MESSAGE: &'static str = "EndpointPort";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.name, f),
+            2 => de::opt(&mut self.protocol, f),
+            3 => de::opt(&mut self.port, f),
+            4 => de::opt(&mut self.app_protocol, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointPort {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.name);
+        en::opt(out, 2, &self.protocol);
+        en::opt(out, 3, &self.port);
+        en::opt(out, 4, &self.app_protocol);
     }
 }
 
@@ -317,6 +427,33 @@ impl crate::HasObjectMeta for EndpointSlice {
     }
 }
 
+impl crate::protobuf::Decode for EndpointSlice {
+    const MESSAGE: &'static str = "EndpointSlice";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.endpoints, f),
+            3 => de::opt_repeated(&mut self.ports, f),
+            4 => de::value(&mut self.address_type, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointSlice {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.endpoints);
+        en::opt_repeated(out, 3, &self.ports);
+        en::value(out, 4, &self.address_type);
+    }
+}
+
 /// EndpointSliceList represents a list of endpoint slices
 #[derive(
     Clone,
@@ -374,6 +511,29 @@ impl crate::HasListMeta for EndpointSliceList {
     }
 }
 
+impl crate::protobuf::Decode for EndpointSliceList {
+    const MESSAGE: &'static str = "EndpointSliceList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EndpointSliceList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// ForNode provides information about which nodes should consume this endpoint.
 #[derive(
     Clone,
@@ -404,6 +564,27 @@ impl serde::Serialize for ForNode {
     }
 }
 
+impl crate::protobuf::Decode for ForNode {
+    const MESSAGE: &'static str = "ForNode";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ForNode {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+    }
+}
+
 /// ForZone provides information about which zones should consume this endpoint.
 #[derive(
     Clone,
@@ -431,5 +612,26 @@ impl serde::Serialize for ForZone {
         let mut s = serializer.serialize_struct("ForZone", 1)?;
         s.serialize_field("name", &self.name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ForZone {
+    const MESSAGE: &'static str = "ForZone";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ForZone {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
     }
 }

@@ -159,6 +159,55 @@ impl crate::HasObjectMeta for Event {
     }
 }
 
+impl crate::protobuf::Decode for Event {
+    const MESSAGE: &'static str = "Event";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.event_time, f),
+            3 => de::opt(&mut self.series, f),
+            4 => de::opt_nonzero(&mut self.reporting_controller, f),
+            5 => de::opt_nonzero(&mut self.reporting_instance, f),
+            6 => de::opt_nonzero(&mut self.action, f),
+            7 => de::opt_nonzero(&mut self.reason, f),
+            8 => de::opt(&mut self.regarding, f),
+            9 => de::opt(&mut self.related, f),
+            10 => de::opt_nonzero(&mut self.note, f),
+            11 => de::opt_nonzero(&mut self.type_, f),
+            12 => de::opt(&mut self.deprecated_source, f),
+            13 => de::opt(&mut self.deprecated_first_timestamp, f),
+            14 => de::opt(&mut self.deprecated_last_timestamp, f),
+            15 => de::opt_nonzero(&mut self.deprecated_count, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Event {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.event_time);
+        en::opt(out, 3, &self.series);
+        en::opt_value(out, 4, &self.reporting_controller);
+        en::opt_value(out, 5, &self.reporting_instance);
+        en::opt_value(out, 6, &self.action);
+        en::opt_value(out, 7, &self.reason);
+        en::opt_value(out, 8, &self.regarding);
+        en::opt(out, 9, &self.related);
+        en::opt_value(out, 10, &self.note);
+        en::opt_value(out, 11, &self.type_);
+        en::opt_value(out, 12, &self.deprecated_source);
+        en::opt_value(out, 13, &self.deprecated_first_timestamp);
+        en::opt_value(out, 14, &self.deprecated_last_timestamp);
+        en::opt_value(out, 15, &self.deprecated_count);
+    }
+}
+
 /// EventList is a list of Event objects.
 #[derive(
     Clone,
@@ -217,6 +266,29 @@ impl crate::HasListMeta for EventList {
     }
 }
 
+impl crate::protobuf::Decode for EventList {
+    const MESSAGE: &'static str = "EventList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EventList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// EventSeries contain information on series of events, i.e. thing that was/is happening
 /// continuously for some time. How often to update the EventSeries is up to the event
 /// reporters. The default event reporter in
@@ -255,5 +327,28 @@ impl serde::Serialize for EventSeries {
             s.serialize_field("lastObservedTime", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for EventSeries {
+    const MESSAGE: &'static str = "EventSeries";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.count, f),
+            2 => de::opt(&mut self.last_observed_time, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for EventSeries {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.count);
+        en::opt_value(out, 2, &self.last_observed_time);
     }
 }

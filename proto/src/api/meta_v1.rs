@@ -70,6 +70,33 @@ impl crate::Resource for APIGroup {
     const DEFINITION: &'static str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup";
 }
 
+impl crate::protobuf::Decode for APIGroup {
+    const MESSAGE: &'static str = "APIGroup";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::repeated(&mut self.versions, f),
+            3 => de::opt(&mut self.preferred_version, f),
+            4 => de::opt_repeated(&mut self.server_address_by_client_cidrs, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for APIGroup {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::repeated(out, 2, &self.versions);
+        en::opt_value(out, 3, &self.preferred_version);
+        en::opt_repeated(out, 4, &self.server_address_by_client_cidrs);
+    }
+}
+
 /// APIGroupList is a list of APIGroup, to allow clients to discover the API at /apis.
 #[derive(
     Clone,
@@ -108,6 +135,27 @@ impl crate::Resource for APIGroupList {
     const KIND: &'static str = "APIGroupList";
     const API_VERSION: &'static str = "v1";
     const DEFINITION: &'static str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList";
+}
+
+impl crate::protobuf::Decode for APIGroupList {
+    const MESSAGE: &'static str = "APIGroupList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.groups, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for APIGroupList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.groups);
+    }
 }
 
 /// APIResource specifies the name of a resource and whether it is namespaced.
@@ -212,6 +260,45 @@ impl serde::Serialize for APIResource {
     }
 }
 
+impl crate::protobuf::Decode for APIResource {
+    const MESSAGE: &'static str = "APIResource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.namespaced, f),
+            3 => de::value(&mut self.kind, f),
+            4 => de::items(&mut self.verbs, f, 1),
+            5 => de::opt_repeated(&mut self.short_names, f),
+            6 => de::value(&mut self.singular_name, f),
+            7 => de::opt_repeated(&mut self.categories, f),
+            8 => de::opt_nonzero(&mut self.group, f),
+            9 => de::opt_nonzero(&mut self.version, f),
+            10 => de::opt_nonzero(&mut self.storage_version_hash, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for APIResource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.namespaced);
+        en::value(out, 3, &self.kind);
+        en::items(out, 4, &self.verbs, 1);
+        en::opt_repeated(out, 5, &self.short_names);
+        en::value(out, 6, &self.singular_name);
+        en::opt_repeated(out, 7, &self.categories);
+        en::opt_value(out, 8, &self.group);
+        en::opt_value(out, 9, &self.version);
+        en::opt_value(out, 10, &self.storage_version_hash);
+    }
+}
+
 /// APIResourceList is a list of APIResource, it is used to expose the name of the resources
 /// supported in a specific group and version, and if the resource is namespaced.
 #[derive(
@@ -259,6 +346,29 @@ impl crate::Resource for APIResourceList {
     const KIND: &'static str = "APIResourceList";
     const API_VERSION: &'static str = "v1";
     const DEFINITION: &'static str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList";
+}
+
+impl crate::protobuf::Decode for APIResourceList {
+    const MESSAGE: &'static str = "APIResourceList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.group_version, f),
+            2 => de::repeated(&mut self.resources, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for APIResourceList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.group_version);
+        en::repeated(out, 2, &self.resources);
+    }
 }
 
 /// APIVersions lists the versions that are available, to allow clients to discover the API at
@@ -317,6 +427,29 @@ impl crate::Resource for APIVersions {
     const KIND: &'static str = "APIVersions";
     const API_VERSION: &'static str = "v1";
     const DEFINITION: &'static str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions";
+}
+
+impl crate::protobuf::Decode for APIVersions {
+    const MESSAGE: &'static str = "APIVersions";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.versions, f),
+            2 => de::repeated(&mut self.server_address_by_client_cidrs, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for APIVersions {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.versions);
+        en::repeated(out, 2, &self.server_address_by_client_cidrs);
+    }
 }
 
 /// Condition contains details for one aspect of the current state of this API Resource.
@@ -391,6 +524,37 @@ impl serde::Serialize for Condition {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for Condition {
+    const MESSAGE: &'static str = "Condition";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.status, f),
+            3 => de::opt_nonzero(&mut self.observed_generation, f),
+            4 => de::opt(&mut self.last_transition_time, f),
+            5 => de::value(&mut self.reason, f),
+            6 => de::value(&mut self.message, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Condition {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.observed_generation);
+        en::opt_value(out, 4, &self.last_transition_time);
+        en::value(out, 5, &self.reason);
+        en::value(out, 6, &self.message);
     }
 }
 
@@ -493,6 +657,44 @@ impl serde::Serialize for DeleteOptions {
     }
 }
 
+impl crate::protobuf::Decode for DeleteOptions {
+    const MESSAGE: &'static str = "DeleteOptions";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.grace_period_seconds, f),
+            2 => de::opt(&mut self.preconditions, f),
+            3 => de::opt(&mut self.orphan_dependents, f),
+            4 => de::opt(&mut self.propagation_policy, f),
+            5 => de::opt_repeated(&mut self.dry_run, f),
+            6 => de::opt(
+                &mut self.ignore_store_read_error_with_cluster_breaking_potential,
+                f,
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for DeleteOptions {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.grace_period_seconds);
+        en::opt(out, 2, &self.preconditions);
+        en::opt(out, 3, &self.orphan_dependents);
+        en::opt(out, 4, &self.propagation_policy);
+        en::opt_repeated(out, 5, &self.dry_run);
+        en::opt(
+            out,
+            6,
+            &self.ignore_store_read_error_with_cluster_breaking_potential,
+        );
+    }
+}
+
 /// FieldSelectorRequirement is a selector that contains values, a key, and an operator that
 /// relates the key and values.
 #[derive(
@@ -540,6 +742,31 @@ impl serde::Serialize for FieldSelectorRequirement {
     }
 }
 
+impl crate::protobuf::Decode for FieldSelectorRequirement {
+    const MESSAGE: &'static str = "FieldSelectorRequirement";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.key, f),
+            2 => de::value(&mut self.operator, f),
+            3 => de::opt_repeated(&mut self.values, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for FieldSelectorRequirement {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.key);
+        en::value(out, 2, &self.operator);
+        en::opt_repeated(out, 3, &self.values);
+    }
+}
+
 /// GroupVersion contains the "group/version" and "version" string of a version. It is made a
 /// struct to keep extensibility.
 #[derive(
@@ -580,6 +807,29 @@ impl serde::Serialize for GroupVersionForDiscovery {
     }
 }
 
+impl crate::protobuf::Decode for GroupVersionForDiscovery {
+    const MESSAGE: &'static str = "GroupVersionForDiscovery";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.group_version, f),
+            2 => de::value(&mut self.version, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for GroupVersionForDiscovery {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.group_version);
+        en::value(out, 2, &self.version);
+    }
+}
+
 /// A label selector is a label query over a set of resources. The result of matchLabels and
 /// matchExpressions are ANDed. An empty label selector matches all objects. A null label
 /// selector matches no objects.
@@ -615,6 +865,29 @@ impl serde::Serialize for LabelSelector {
             s.serialize_field("matchLabels", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LabelSelector {
+    const MESSAGE: &'static str = "LabelSelector";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.match_labels, f),
+            2 => de::opt_repeated(&mut self.match_expressions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LabelSelector {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.match_labels);
+        en::opt_repeated(out, 2, &self.match_expressions);
     }
 }
 
@@ -663,6 +936,31 @@ impl serde::Serialize for LabelSelectorRequirement {
             s.serialize_field("values", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for LabelSelectorRequirement {
+    const MESSAGE: &'static str = "LabelSelectorRequirement";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.key, f),
+            2 => de::value(&mut self.operator, f),
+            3 => de::opt_repeated(&mut self.values, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for LabelSelectorRequirement {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.key);
+        en::value(out, 2, &self.operator);
+        en::opt_repeated(out, 3, &self.values);
     }
 }
 
@@ -726,6 +1024,33 @@ impl serde::Serialize for ListMeta {
             s.serialize_field("selfLink", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ListMeta {
+    const MESSAGE: &'static str = "ListMeta";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.self_link, f),
+            2 => de::opt_nonzero(&mut self.resource_version, f),
+            3 => de::opt_nonzero(&mut self.continue_, f),
+            4 => de::opt(&mut self.remaining_item_count, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ListMeta {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.self_link);
+        en::opt_value(out, 2, &self.resource_version);
+        en::opt_value(out, 3, &self.continue_);
+        en::opt(out, 4, &self.remaining_item_count);
     }
 }
 
@@ -803,6 +1128,39 @@ impl serde::Serialize for ManagedFieldsEntry {
             s.serialize_field("time", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ManagedFieldsEntry {
+    const MESSAGE: &'static str = "ManagedFieldsEntry";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.manager, f),
+            2 => de::opt_nonzero(&mut self.operation, f),
+            3 => de::opt_nonzero(&mut self.api_version, f),
+            4 => de::opt(&mut self.time, f),
+            6 => de::opt_nonzero(&mut self.fields_type, f),
+            7 => de::opt(&mut self.fields_v1, f),
+            8 => de::opt_nonzero(&mut self.subresource, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ManagedFieldsEntry {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.manager);
+        en::opt_value(out, 2, &self.operation);
+        en::opt_value(out, 3, &self.api_version);
+        en::opt(out, 4, &self.time);
+        en::opt_value(out, 6, &self.fields_type);
+        en::opt(out, 7, &self.fields_v1);
+        en::opt_value(out, 8, &self.subresource);
     }
 }
 
@@ -975,6 +1333,55 @@ impl serde::Serialize for ObjectMeta {
     }
 }
 
+impl crate::protobuf::Decode for ObjectMeta {
+    const MESSAGE: &'static str = "ObjectMeta";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.generate_name, f),
+            3 => de::opt_nonzero(&mut self.namespace, f),
+            4 => de::opt_nonzero(&mut self.self_link, f),
+            5 => de::opt_nonzero(&mut self.uid, f),
+            6 => de::opt_nonzero(&mut self.resource_version, f),
+            7 => de::opt_nonzero(&mut self.generation, f),
+            8 => de::opt(&mut self.creation_timestamp, f),
+            9 => de::opt(&mut self.deletion_timestamp, f),
+            10 => de::opt(&mut self.deletion_grace_period_seconds, f),
+            11 => de::opt_map(&mut self.labels, f),
+            12 => de::opt_map(&mut self.annotations, f),
+            13 => de::opt_repeated(&mut self.owner_references, f),
+            14 => de::opt_repeated(&mut self.finalizers, f),
+            17 => de::opt_repeated(&mut self.managed_fields, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ObjectMeta {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.generate_name);
+        en::opt_value(out, 3, &self.namespace);
+        en::opt_value(out, 4, &self.self_link);
+        en::opt_value(out, 5, &self.uid);
+        en::opt_value(out, 6, &self.resource_version);
+        en::opt_value(out, 7, &self.generation);
+        en::opt_value(out, 8, &self.creation_timestamp);
+        en::opt(out, 9, &self.deletion_timestamp);
+        en::opt(out, 10, &self.deletion_grace_period_seconds);
+        en::opt_map(out, 11, &self.labels);
+        en::opt_map(out, 12, &self.annotations);
+        en::opt_repeated(out, 13, &self.owner_references);
+        en::opt_repeated(out, 14, &self.finalizers);
+        en::opt_repeated(out, 17, &self.managed_fields);
+    }
+}
+
 /// OwnerReference contains enough information to let you identify an owning object. An owning
 /// object must be in the same namespace as the dependent, or be cluster-scoped, so there is no
 /// namespace field.
@@ -1051,6 +1458,37 @@ impl serde::Serialize for OwnerReference {
     }
 }
 
+impl crate::protobuf::Decode for OwnerReference {
+    const MESSAGE: &'static str = "OwnerReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.kind, f),
+            3 => de::value(&mut self.name, f),
+            4 => de::value(&mut self.uid, f),
+            5 => de::value(&mut self.api_version, f),
+            6 => de::opt(&mut self.controller, f),
+            7 => de::opt(&mut self.block_owner_deletion, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for OwnerReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.kind);
+        en::value(out, 3, &self.name);
+        en::value(out, 4, &self.uid);
+        en::value(out, 5, &self.api_version);
+        en::opt(out, 6, &self.controller);
+        en::opt(out, 7, &self.block_owner_deletion);
+    }
+}
+
 /// Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.
 #[derive(
     Clone,
@@ -1082,6 +1520,29 @@ impl serde::Serialize for Preconditions {
             s.serialize_field("uid", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for Preconditions {
+    const MESSAGE: &'static str = "Preconditions";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.uid, f),
+            2 => de::opt(&mut self.resource_version, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Preconditions {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.uid);
+        en::opt(out, 2, &self.resource_version);
     }
 }
 
@@ -1123,6 +1584,29 @@ impl serde::Serialize for ServerAddressByClientCIDR {
         s.serialize_field("clientCIDR", &self.client_cidr)?;
         s.serialize_field("serverAddress", &self.server_address)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ServerAddressByClientCIDR {
+    const MESSAGE: &'static str = "ServerAddressByClientCIDR";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.client_cidr, f),
+            2 => de::value(&mut self.server_address, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServerAddressByClientCIDR {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.client_cidr);
+        en::value(out, 2, &self.server_address);
     }
 }
 
@@ -1212,6 +1696,37 @@ impl crate::HasListMeta for Status {
     }
 }
 
+impl crate::protobuf::Decode for Status {
+    const MESSAGE: &'static str = "Status";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_nonzero(&mut self.status, f),
+            3 => de::opt_nonzero(&mut self.message, f),
+            4 => de::opt_nonzero(&mut self.reason, f),
+            5 => de::opt(&mut self.details, f),
+            6 => de::opt_nonzero(&mut self.code, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Status {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.status);
+        en::opt_value(out, 3, &self.message);
+        en::opt_value(out, 4, &self.reason);
+        en::opt(out, 5, &self.details);
+        en::opt_value(out, 6, &self.code);
+    }
+}
+
 /// StatusCause provides more information about an api.Status failure, including cases when
 /// multiple errors are encountered.
 #[derive(
@@ -1255,6 +1770,31 @@ impl serde::Serialize for StatusCause {
             s.serialize_field("reason", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for StatusCause {
+    const MESSAGE: &'static str = "StatusCause";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.reason, f),
+            2 => de::opt_nonzero(&mut self.message, f),
+            3 => de::opt_nonzero(&mut self.field, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatusCause {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.reason);
+        en::opt_value(out, 2, &self.message);
+        en::opt_value(out, 3, &self.field);
     }
 }
 
@@ -1327,6 +1867,37 @@ impl serde::Serialize for StatusDetails {
     }
 }
 
+impl crate::protobuf::Decode for StatusDetails {
+    const MESSAGE: &'static str = "StatusDetails";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.group, f),
+            3 => de::opt_nonzero(&mut self.kind, f),
+            4 => de::opt_repeated(&mut self.causes, f),
+            5 => de::opt_nonzero(&mut self.retry_after_seconds, f),
+            6 => de::opt_nonzero(&mut self.uid, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StatusDetails {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.group);
+        en::opt_value(out, 3, &self.kind);
+        en::opt_repeated(out, 4, &self.causes);
+        en::opt_value(out, 5, &self.retry_after_seconds);
+        en::opt_value(out, 6, &self.uid);
+    }
+}
+
 /// Event represents a single event to a watched resource.
 #[derive(
     Clone,
@@ -1363,5 +1934,28 @@ impl serde::Serialize for WatchEvent {
         s.serialize_field("object", &self.object)?;
         s.serialize_field("type", &self.type_)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for WatchEvent {
+    const MESSAGE: &'static str = "WatchEvent";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.type_, f),
+            2 => de::value(&mut self.object, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for WatchEvent {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.type_);
+        en::value(out, 2, &self.object);
     }
 }

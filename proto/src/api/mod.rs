@@ -1078,3 +1078,311 @@ macro_rules! for_each_kind {
         );
     };
 }
+/// Decodes the protobuf message of a kind (any group-version-kind a generated struct is
+/// listed for) into its JSON; None for other kinds. See [`crate::protobuf::decode_kind`].
+pub(crate) fn decode_protobuf_kind(
+    api_version: &str,
+    kind: &str,
+    raw: &[u8],
+    depth: usize,
+) -> Option<Result<serde_json::Value, crate::protobuf::ProtobufError>> {
+    use crate::protobuf::decode_json_at as d;
+    Some(match (api_version, kind) {
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+            d::<apiextensions::v1::CustomResourceDefinition>(raw, depth)
+        }
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinitionList") => {
+            d::<apiextensions::v1::CustomResourceDefinitionList>(raw, depth)
+        }
+        ("apps/v1", "ControllerRevision") => d::<apps::v1::ControllerRevision>(raw, depth),
+        ("apps/v1", "ControllerRevisionList") => d::<apps::v1::ControllerRevisionList>(raw, depth),
+        ("apps/v1", "DaemonSet") => d::<apps::v1::DaemonSet>(raw, depth),
+        ("apps/v1", "DaemonSetList") => d::<apps::v1::DaemonSetList>(raw, depth),
+        ("apps/v1", "Deployment") => d::<apps::v1::Deployment>(raw, depth),
+        ("apps/v1", "DeploymentList") => d::<apps::v1::DeploymentList>(raw, depth),
+        ("apps/v1", "ReplicaSet") => d::<apps::v1::ReplicaSet>(raw, depth),
+        ("apps/v1", "ReplicaSetList") => d::<apps::v1::ReplicaSetList>(raw, depth),
+        ("apps/v1", "StatefulSet") => d::<apps::v1::StatefulSet>(raw, depth),
+        ("apps/v1", "StatefulSetList") => d::<apps::v1::StatefulSetList>(raw, depth),
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {
+            d::<authentication::v1::SelfSubjectReview>(raw, depth)
+        }
+        ("authentication.k8s.io/v1", "TokenRequest") => {
+            d::<authentication::v1::TokenRequest>(raw, depth)
+        }
+        ("authentication.k8s.io/v1", "TokenReview") => {
+            d::<authentication::v1::TokenReview>(raw, depth)
+        }
+        ("authorization.k8s.io/v1", "LocalSubjectAccessReview") => {
+            d::<authorization::v1::LocalSubjectAccessReview>(raw, depth)
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            d::<authorization::v1::SelfSubjectAccessReview>(raw, depth)
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
+            d::<authorization::v1::SelfSubjectRulesReview>(raw, depth)
+        }
+        ("authorization.k8s.io/v1", "SubjectAccessReview") => {
+            d::<authorization::v1::SubjectAccessReview>(raw, depth)
+        }
+        ("autoscaling/v1", "HorizontalPodAutoscaler") => {
+            d::<autoscaling::v1::HorizontalPodAutoscaler>(raw, depth)
+        }
+        ("autoscaling/v1", "HorizontalPodAutoscalerList") => {
+            d::<autoscaling::v1::HorizontalPodAutoscalerList>(raw, depth)
+        }
+        ("autoscaling/v1", "Scale") => d::<autoscaling::v1::Scale>(raw, depth),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+            d::<autoscaling::v2::HorizontalPodAutoscaler>(raw, depth)
+        }
+        ("autoscaling/v2", "HorizontalPodAutoscalerList") => {
+            d::<autoscaling::v2::HorizontalPodAutoscalerList>(raw, depth)
+        }
+        ("batch/v1", "CronJob") => d::<batch::v1::CronJob>(raw, depth),
+        ("batch/v1", "CronJobList") => d::<batch::v1::CronJobList>(raw, depth),
+        ("batch/v1", "Job") => d::<batch::v1::Job>(raw, depth),
+        ("batch/v1", "JobList") => d::<batch::v1::JobList>(raw, depth),
+        ("certificates.k8s.io/v1", "CertificateSigningRequest") => {
+            d::<certificates::v1::CertificateSigningRequest>(raw, depth)
+        }
+        ("certificates.k8s.io/v1", "CertificateSigningRequestList") => {
+            d::<certificates::v1::CertificateSigningRequestList>(raw, depth)
+        }
+        ("coordination.k8s.io/v1", "Lease") => d::<coordination::v1::Lease>(raw, depth),
+        ("coordination.k8s.io/v1", "LeaseList") => d::<coordination::v1::LeaseList>(raw, depth),
+        ("v1", "Binding") => d::<core::v1::Binding>(raw, depth),
+        ("v1", "ComponentStatus") => d::<core::v1::ComponentStatus>(raw, depth),
+        ("v1", "ComponentStatusList") => d::<core::v1::ComponentStatusList>(raw, depth),
+        ("v1", "ConfigMap") => d::<core::v1::ConfigMap>(raw, depth),
+        ("v1", "ConfigMapList") => d::<core::v1::ConfigMapList>(raw, depth),
+        ("v1", "Endpoints") => d::<core::v1::Endpoints>(raw, depth),
+        ("v1", "EndpointsList") => d::<core::v1::EndpointsList>(raw, depth),
+        ("v1", "Event") => d::<core::v1::Event>(raw, depth),
+        ("v1", "EventList") => d::<core::v1::EventList>(raw, depth),
+        ("v1", "LimitRange") => d::<core::v1::LimitRange>(raw, depth),
+        ("v1", "LimitRangeList") => d::<core::v1::LimitRangeList>(raw, depth),
+        ("v1", "Namespace") => d::<core::v1::Namespace>(raw, depth),
+        ("v1", "NamespaceList") => d::<core::v1::NamespaceList>(raw, depth),
+        ("v1", "Node") => d::<core::v1::Node>(raw, depth),
+        ("v1", "NodeList") => d::<core::v1::NodeList>(raw, depth),
+        ("v1", "PersistentVolume") => d::<core::v1::PersistentVolume>(raw, depth),
+        ("v1", "PersistentVolumeClaim") => d::<core::v1::PersistentVolumeClaim>(raw, depth),
+        ("v1", "PersistentVolumeClaimList") => d::<core::v1::PersistentVolumeClaimList>(raw, depth),
+        ("v1", "PersistentVolumeList") => d::<core::v1::PersistentVolumeList>(raw, depth),
+        ("v1", "Pod") => d::<core::v1::Pod>(raw, depth),
+        ("v1", "PodList") => d::<core::v1::PodList>(raw, depth),
+        ("v1", "PodTemplate") => d::<core::v1::PodTemplate>(raw, depth),
+        ("v1", "PodTemplateList") => d::<core::v1::PodTemplateList>(raw, depth),
+        ("v1", "ReplicationController") => d::<core::v1::ReplicationController>(raw, depth),
+        ("v1", "ReplicationControllerList") => d::<core::v1::ReplicationControllerList>(raw, depth),
+        ("v1", "ResourceQuota") => d::<core::v1::ResourceQuota>(raw, depth),
+        ("v1", "ResourceQuotaList") => d::<core::v1::ResourceQuotaList>(raw, depth),
+        ("v1", "Secret") => d::<core::v1::Secret>(raw, depth),
+        ("v1", "SecretList") => d::<core::v1::SecretList>(raw, depth),
+        ("v1", "Service") => d::<core::v1::Service>(raw, depth),
+        ("v1", "ServiceAccount") => d::<core::v1::ServiceAccount>(raw, depth),
+        ("v1", "ServiceAccountList") => d::<core::v1::ServiceAccountList>(raw, depth),
+        ("v1", "ServiceList") => d::<core::v1::ServiceList>(raw, depth),
+        ("discovery.k8s.io/v1", "EndpointSlice") => d::<discovery::v1::EndpointSlice>(raw, depth),
+        ("discovery.k8s.io/v1", "EndpointSliceList") => {
+            d::<discovery::v1::EndpointSliceList>(raw, depth)
+        }
+        ("events.k8s.io/v1", "Event") => d::<events::v1::Event>(raw, depth),
+        ("events.k8s.io/v1", "EventList") => d::<events::v1::EventList>(raw, depth),
+        ("v1", "APIGroup") => d::<meta::v1::APIGroup>(raw, depth),
+        ("v1", "APIGroupList") => d::<meta::v1::APIGroupList>(raw, depth),
+        ("v1", "APIResourceList") => d::<meta::v1::APIResourceList>(raw, depth),
+        ("v1", "APIVersions") => d::<meta::v1::APIVersions>(raw, depth),
+        (
+            "admission.k8s.io/v1"
+            | "admission.k8s.io/v1beta1"
+            | "admissionregistration.k8s.io/v1"
+            | "admissionregistration.k8s.io/v1alpha1"
+            | "admissionregistration.k8s.io/v1beta1"
+            | "apiextensions.k8s.io/v1"
+            | "apiextensions.k8s.io/v1beta1"
+            | "apiregistration.k8s.io/v1"
+            | "apiregistration.k8s.io/v1beta1"
+            | "apps/v1"
+            | "apps/v1beta1"
+            | "apps/v1beta2"
+            | "authentication.k8s.io/v1"
+            | "authentication.k8s.io/v1alpha1"
+            | "authentication.k8s.io/v1beta1"
+            | "authorization.k8s.io/v1"
+            | "authorization.k8s.io/v1beta1"
+            | "autoscaling/v1"
+            | "autoscaling/v2"
+            | "autoscaling/v2beta1"
+            | "autoscaling/v2beta2"
+            | "batch/v1"
+            | "batch/v1beta1"
+            | "certificates.k8s.io/v1"
+            | "certificates.k8s.io/v1alpha1"
+            | "certificates.k8s.io/v1beta1"
+            | "coordination.k8s.io/v1"
+            | "coordination.k8s.io/v1alpha2"
+            | "coordination.k8s.io/v1beta1"
+            | "discovery.k8s.io/v1"
+            | "discovery.k8s.io/v1beta1"
+            | "events.k8s.io/v1"
+            | "events.k8s.io/v1beta1"
+            | "extensions/v1beta1"
+            | "flowcontrol.apiserver.k8s.io/v1"
+            | "flowcontrol.apiserver.k8s.io/v1beta1"
+            | "flowcontrol.apiserver.k8s.io/v1beta2"
+            | "flowcontrol.apiserver.k8s.io/v1beta3"
+            | "imagepolicy.k8s.io/v1alpha1"
+            | "internal.apiserver.k8s.io/v1alpha1"
+            | "networking.k8s.io/v1"
+            | "networking.k8s.io/v1alpha1"
+            | "networking.k8s.io/v1beta1"
+            | "node.k8s.io/v1"
+            | "node.k8s.io/v1alpha1"
+            | "node.k8s.io/v1beta1"
+            | "policy/v1"
+            | "policy/v1beta1"
+            | "rbac.authorization.k8s.io/v1"
+            | "rbac.authorization.k8s.io/v1alpha1"
+            | "rbac.authorization.k8s.io/v1beta1"
+            | "resource.k8s.io/v1alpha3"
+            | "resource.k8s.io/v1beta1"
+            | "resource.k8s.io/v1beta2"
+            | "scheduling.k8s.io/v1"
+            | "scheduling.k8s.io/v1alpha1"
+            | "scheduling.k8s.io/v1beta1"
+            | "storage.k8s.io/v1"
+            | "storage.k8s.io/v1alpha1"
+            | "storage.k8s.io/v1beta1"
+            | "storagemigration.k8s.io/v1alpha1"
+            | "v1",
+            "DeleteOptions",
+        ) => d::<meta::v1::DeleteOptions>(raw, depth),
+        ("v1", "Status") => d::<meta::v1::Status>(raw, depth),
+        (
+            "admission.k8s.io/v1"
+            | "admission.k8s.io/v1beta1"
+            | "admissionregistration.k8s.io/v1"
+            | "admissionregistration.k8s.io/v1alpha1"
+            | "admissionregistration.k8s.io/v1beta1"
+            | "apiextensions.k8s.io/v1"
+            | "apiextensions.k8s.io/v1beta1"
+            | "apiregistration.k8s.io/v1"
+            | "apiregistration.k8s.io/v1beta1"
+            | "apps/v1"
+            | "apps/v1beta1"
+            | "apps/v1beta2"
+            | "authentication.k8s.io/v1"
+            | "authentication.k8s.io/v1alpha1"
+            | "authentication.k8s.io/v1beta1"
+            | "authorization.k8s.io/v1"
+            | "authorization.k8s.io/v1beta1"
+            | "autoscaling/v1"
+            | "autoscaling/v2"
+            | "autoscaling/v2beta1"
+            | "autoscaling/v2beta2"
+            | "batch/v1"
+            | "batch/v1beta1"
+            | "certificates.k8s.io/v1"
+            | "certificates.k8s.io/v1alpha1"
+            | "certificates.k8s.io/v1beta1"
+            | "coordination.k8s.io/v1"
+            | "coordination.k8s.io/v1alpha2"
+            | "coordination.k8s.io/v1beta1"
+            | "discovery.k8s.io/v1"
+            | "discovery.k8s.io/v1beta1"
+            | "events.k8s.io/v1"
+            | "events.k8s.io/v1beta1"
+            | "extensions/v1beta1"
+            | "flowcontrol.apiserver.k8s.io/v1"
+            | "flowcontrol.apiserver.k8s.io/v1beta1"
+            | "flowcontrol.apiserver.k8s.io/v1beta2"
+            | "flowcontrol.apiserver.k8s.io/v1beta3"
+            | "imagepolicy.k8s.io/v1alpha1"
+            | "internal.apiserver.k8s.io/v1alpha1"
+            | "networking.k8s.io/v1"
+            | "networking.k8s.io/v1alpha1"
+            | "networking.k8s.io/v1beta1"
+            | "node.k8s.io/v1"
+            | "node.k8s.io/v1alpha1"
+            | "node.k8s.io/v1beta1"
+            | "policy/v1"
+            | "policy/v1beta1"
+            | "rbac.authorization.k8s.io/v1"
+            | "rbac.authorization.k8s.io/v1alpha1"
+            | "rbac.authorization.k8s.io/v1beta1"
+            | "resource.k8s.io/v1alpha3"
+            | "resource.k8s.io/v1beta1"
+            | "resource.k8s.io/v1beta2"
+            | "scheduling.k8s.io/v1"
+            | "scheduling.k8s.io/v1alpha1"
+            | "scheduling.k8s.io/v1beta1"
+            | "storage.k8s.io/v1"
+            | "storage.k8s.io/v1alpha1"
+            | "storage.k8s.io/v1beta1"
+            | "storagemigration.k8s.io/v1alpha1"
+            | "v1",
+            "WatchEvent",
+        ) => d::<meta::v1::WatchEvent>(raw, depth),
+        ("networking.k8s.io/v1", "IPAddress") => d::<networking::v1::IPAddress>(raw, depth),
+        ("networking.k8s.io/v1", "IPAddressList") => d::<networking::v1::IPAddressList>(raw, depth),
+        ("networking.k8s.io/v1", "Ingress") => d::<networking::v1::Ingress>(raw, depth),
+        ("networking.k8s.io/v1", "IngressClass") => d::<networking::v1::IngressClass>(raw, depth),
+        ("networking.k8s.io/v1", "IngressClassList") => {
+            d::<networking::v1::IngressClassList>(raw, depth)
+        }
+        ("networking.k8s.io/v1", "IngressList") => d::<networking::v1::IngressList>(raw, depth),
+        ("networking.k8s.io/v1", "NetworkPolicy") => d::<networking::v1::NetworkPolicy>(raw, depth),
+        ("networking.k8s.io/v1", "NetworkPolicyList") => {
+            d::<networking::v1::NetworkPolicyList>(raw, depth)
+        }
+        ("networking.k8s.io/v1", "ServiceCIDR") => d::<networking::v1::ServiceCIDR>(raw, depth),
+        ("networking.k8s.io/v1", "ServiceCIDRList") => {
+            d::<networking::v1::ServiceCIDRList>(raw, depth)
+        }
+        ("node.k8s.io/v1", "RuntimeClass") => d::<node::v1::RuntimeClass>(raw, depth),
+        ("node.k8s.io/v1", "RuntimeClassList") => d::<node::v1::RuntimeClassList>(raw, depth),
+        ("policy/v1", "Eviction") => d::<policy::v1::Eviction>(raw, depth),
+        ("policy/v1", "PodDisruptionBudget") => d::<policy::v1::PodDisruptionBudget>(raw, depth),
+        ("policy/v1", "PodDisruptionBudgetList") => {
+            d::<policy::v1::PodDisruptionBudgetList>(raw, depth)
+        }
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => d::<rbac::v1::ClusterRole>(raw, depth),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+            d::<rbac::v1::ClusterRoleBinding>(raw, depth)
+        }
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBindingList") => {
+            d::<rbac::v1::ClusterRoleBindingList>(raw, depth)
+        }
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleList") => {
+            d::<rbac::v1::ClusterRoleList>(raw, depth)
+        }
+        ("rbac.authorization.k8s.io/v1", "Role") => d::<rbac::v1::Role>(raw, depth),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => d::<rbac::v1::RoleBinding>(raw, depth),
+        ("rbac.authorization.k8s.io/v1", "RoleBindingList") => {
+            d::<rbac::v1::RoleBindingList>(raw, depth)
+        }
+        ("rbac.authorization.k8s.io/v1", "RoleList") => d::<rbac::v1::RoleList>(raw, depth),
+        ("scheduling.k8s.io/v1", "PriorityClass") => d::<scheduling::v1::PriorityClass>(raw, depth),
+        ("scheduling.k8s.io/v1", "PriorityClassList") => {
+            d::<scheduling::v1::PriorityClassList>(raw, depth)
+        }
+        ("storage.k8s.io/v1", "CSIDriver") => d::<storage::v1::CSIDriver>(raw, depth),
+        ("storage.k8s.io/v1", "CSIDriverList") => d::<storage::v1::CSIDriverList>(raw, depth),
+        ("storage.k8s.io/v1", "CSINode") => d::<storage::v1::CSINode>(raw, depth),
+        ("storage.k8s.io/v1", "CSINodeList") => d::<storage::v1::CSINodeList>(raw, depth),
+        ("storage.k8s.io/v1", "CSIStorageCapacity") => {
+            d::<storage::v1::CSIStorageCapacity>(raw, depth)
+        }
+        ("storage.k8s.io/v1", "CSIStorageCapacityList") => {
+            d::<storage::v1::CSIStorageCapacityList>(raw, depth)
+        }
+        ("storage.k8s.io/v1", "StorageClass") => d::<storage::v1::StorageClass>(raw, depth),
+        ("storage.k8s.io/v1", "StorageClassList") => d::<storage::v1::StorageClassList>(raw, depth),
+        ("storage.k8s.io/v1", "VolumeAttachment") => d::<storage::v1::VolumeAttachment>(raw, depth),
+        ("storage.k8s.io/v1", "VolumeAttachmentList") => {
+            d::<storage::v1::VolumeAttachmentList>(raw, depth)
+        }
+        _ => return None,
+    })
+}

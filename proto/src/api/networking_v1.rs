@@ -59,6 +59,31 @@ impl serde::Serialize for HTTPIngressPath {
     }
 }
 
+impl crate::protobuf::Decode for HTTPIngressPath {
+    const MESSAGE: &'static str = "HTTPIngressPath";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.path, f),
+            2 => de::value(&mut self.backend, f),
+            3 => de::value(&mut self.path_type, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HTTPIngressPath {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.path);
+        en::value(out, 2, &self.backend);
+        en::value(out, 3, &self.path_type);
+    }
+}
+
 /// HTTPIngressRuleValue is a list of http selectors pointing to backends. In the example:
 /// http://\<host\>/\<path\>?\<searchpart\> -\> backend where where parts of the url correspond to RFC
 /// 3986, this resource will be used to match against everything after the last '/' and before
@@ -89,6 +114,27 @@ impl serde::Serialize for HTTPIngressRuleValue {
         let mut s = serializer.serialize_struct("HTTPIngressRuleValue", 1)?;
         s.serialize_field("paths", &self.paths)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for HTTPIngressRuleValue {
+    const MESSAGE: &'static str = "HTTPIngressRuleValue";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.paths, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for HTTPIngressRuleValue {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.paths);
     }
 }
 
@@ -156,6 +202,29 @@ impl crate::HasObjectMeta for IPAddress {
     }
 }
 
+impl crate::protobuf::Decode for IPAddress {
+    const MESSAGE: &'static str = "IPAddress";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IPAddress {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+    }
+}
+
 /// IPAddressList contains a list of IPAddress.
 #[derive(
     Clone,
@@ -214,6 +283,29 @@ impl crate::HasListMeta for IPAddressList {
     }
 }
 
+impl crate::protobuf::Decode for IPAddressList {
+    const MESSAGE: &'static str = "IPAddressList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IPAddressList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// IPAddressSpec describe the attributes in an IP Address.
 #[derive(
     Clone,
@@ -242,6 +334,27 @@ impl serde::Serialize for IPAddressSpec {
         let mut s = serializer.serialize_struct("IPAddressSpec", 1)?;
         s.serialize_field("parentRef", &self.parent_ref)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IPAddressSpec {
+    const MESSAGE: &'static str = "IPAddressSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.parent_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IPAddressSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.parent_ref);
     }
 }
 
@@ -283,6 +396,29 @@ impl serde::Serialize for IPBlock {
             s.serialize_field("except", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IPBlock {
+    const MESSAGE: &'static str = "IPBlock";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.cidr, f),
+            2 => de::opt_repeated(&mut self.except, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IPBlock {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.cidr);
+        en::opt_repeated(out, 2, &self.except);
     }
 }
 
@@ -354,6 +490,31 @@ impl crate::HasObjectMeta for Ingress {
     }
 }
 
+impl crate::protobuf::Decode for Ingress {
+    const MESSAGE: &'static str = "Ingress";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Ingress {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// IngressBackend describes all endpoints for a given service and port.
 #[derive(
     Clone,
@@ -390,6 +551,29 @@ impl serde::Serialize for IngressBackend {
             s.serialize_field("service", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IngressBackend {
+    const MESSAGE: &'static str = "IngressBackend";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            3 => de::opt(&mut self.resource, f),
+            4 => de::opt(&mut self.service, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressBackend {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 3, &self.resource);
+        en::opt(out, 4, &self.service);
     }
 }
 
@@ -455,6 +639,29 @@ impl crate::HasObjectMeta for IngressClass {
     }
 }
 
+impl crate::protobuf::Decode for IngressClass {
+    const MESSAGE: &'static str = "IngressClass";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressClass {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+    }
+}
+
 /// IngressClassList is a collection of IngressClasses.
 #[derive(
     Clone,
@@ -509,6 +716,29 @@ impl crate::HasListMeta for IngressClassList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for IngressClassList {
+    const MESSAGE: &'static str = "IngressClassList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressClassList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -573,6 +803,35 @@ impl serde::Serialize for IngressClassParametersReference {
     }
 }
 
+impl crate::protobuf::Decode for IngressClassParametersReference {
+    const MESSAGE: &'static str = "IngressClassParametersReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.api_group, f),
+            2 => de::value(&mut self.kind, f),
+            3 => de::value(&mut self.name, f),
+            4 => de::opt(&mut self.scope, f),
+            5 => de::opt(&mut self.namespace, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressClassParametersReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.api_group);
+        en::value(out, 2, &self.kind);
+        en::value(out, 3, &self.name);
+        en::opt(out, 4, &self.scope);
+        en::opt(out, 5, &self.namespace);
+    }
+}
+
 /// IngressClassSpec provides information about the class of an Ingress.
 #[derive(
     Clone,
@@ -610,6 +869,29 @@ impl serde::Serialize for IngressClassSpec {
             s.serialize_field("parameters", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IngressClassSpec {
+    const MESSAGE: &'static str = "IngressClassSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.controller, f),
+            2 => de::opt(&mut self.parameters, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressClassSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.controller);
+        en::opt(out, 2, &self.parameters);
     }
 }
 
@@ -671,6 +953,29 @@ impl crate::HasListMeta for IngressList {
     }
 }
 
+impl crate::protobuf::Decode for IngressList {
+    const MESSAGE: &'static str = "IngressList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// IngressLoadBalancerIngress represents the status of a load-balancer ingress point.
 #[derive(
     Clone,
@@ -711,6 +1016,31 @@ impl serde::Serialize for IngressLoadBalancerIngress {
     }
 }
 
+impl crate::protobuf::Decode for IngressLoadBalancerIngress {
+    const MESSAGE: &'static str = "IngressLoadBalancerIngress";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.ip, f),
+            2 => de::opt_nonzero(&mut self.hostname, f),
+            4 => de::opt_repeated(&mut self.ports, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressLoadBalancerIngress {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.ip);
+        en::opt_value(out, 2, &self.hostname);
+        en::opt_repeated(out, 4, &self.ports);
+    }
+}
+
 /// IngressLoadBalancerStatus represents the status of a load-balancer.
 #[derive(
     Clone,
@@ -736,6 +1066,27 @@ impl serde::Serialize for IngressLoadBalancerStatus {
             s.serialize_field("ingress", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IngressLoadBalancerStatus {
+    const MESSAGE: &'static str = "IngressLoadBalancerStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.ingress, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressLoadBalancerStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.ingress);
     }
 }
 
@@ -787,6 +1138,31 @@ impl serde::Serialize for IngressPortStatus {
     }
 }
 
+impl crate::protobuf::Decode for IngressPortStatus {
+    const MESSAGE: &'static str = "IngressPortStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.port, f),
+            2 => de::value(&mut self.protocol, f),
+            3 => de::opt(&mut self.error, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressPortStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.port);
+        en::value(out, 2, &self.protocol);
+        en::opt(out, 3, &self.error);
+    }
+}
+
 /// IngressRule represents the rules mapping the paths under a specified host to the related
 /// backend services. Incoming requests are first evaluated for a host match, then routed to
 /// the backend associated with the matching IngressRuleValue.
@@ -830,6 +1206,34 @@ impl serde::Serialize for IngressRule {
     }
 }
 
+impl crate::protobuf::Decode for IngressRule {
+    const MESSAGE: &'static str = "IngressRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.host, f),
+            2 => de::inline(f, "IngressRule", |f| match f.number {
+                1 => de::opt(&mut self.http, f),
+                _ => Ok(()),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.host);
+        en::inline(out, 2, |out| {
+            en::opt(out, 1, &self.http);
+        });
+    }
+}
+
 /// IngressServiceBackend references a Kubernetes Service as a Backend.
 #[derive(
     Clone,
@@ -866,6 +1270,29 @@ impl serde::Serialize for IngressServiceBackend {
             s.serialize_field("port", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IngressServiceBackend {
+    const MESSAGE: &'static str = "IngressServiceBackend";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::opt(&mut self.port, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressServiceBackend {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.port);
     }
 }
 
@@ -931,6 +1358,33 @@ impl serde::Serialize for IngressSpec {
     }
 }
 
+impl crate::protobuf::Decode for IngressSpec {
+    const MESSAGE: &'static str = "IngressSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.default_backend, f),
+            2 => de::opt_repeated(&mut self.tls, f),
+            3 => de::opt_repeated(&mut self.rules, f),
+            4 => de::opt(&mut self.ingress_class_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.default_backend);
+        en::opt_repeated(out, 2, &self.tls);
+        en::opt_repeated(out, 3, &self.rules);
+        en::opt(out, 4, &self.ingress_class_name);
+    }
+}
+
 /// IngressStatus describe the current state of the Ingress.
 #[derive(
     Clone,
@@ -957,6 +1411,27 @@ impl serde::Serialize for IngressStatus {
             s.serialize_field("loadBalancer", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IngressStatus {
+    const MESSAGE: &'static str = "IngressStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.load_balancer, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.load_balancer);
     }
 }
 
@@ -996,6 +1471,29 @@ impl serde::Serialize for IngressTLS {
             s.serialize_field("secretName", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for IngressTLS {
+    const MESSAGE: &'static str = "IngressTLS";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.hosts, f),
+            2 => de::opt_nonzero(&mut self.secret_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for IngressTLS {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.hosts);
+        en::opt_value(out, 2, &self.secret_name);
     }
 }
 
@@ -1056,6 +1554,29 @@ impl crate::HasObjectMeta for NetworkPolicy {
     }
 }
 
+impl crate::protobuf::Decode for NetworkPolicy {
+    const MESSAGE: &'static str = "NetworkPolicy";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NetworkPolicy {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+    }
+}
+
 /// NetworkPolicyEgressRule describes a particular set of traffic that is allowed out of pods
 /// matched by a NetworkPolicySpec's podSelector. The traffic must match both ports and to.
 /// This type is beta-level in 1.8
@@ -1099,6 +1620,29 @@ impl serde::Serialize for NetworkPolicyEgressRule {
     }
 }
 
+impl crate::protobuf::Decode for NetworkPolicyEgressRule {
+    const MESSAGE: &'static str = "NetworkPolicyEgressRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.ports, f),
+            2 => de::opt_repeated(&mut self.to, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NetworkPolicyEgressRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.ports);
+        en::opt_repeated(out, 2, &self.to);
+    }
+}
+
 /// NetworkPolicyIngressRule describes a particular set of traffic that is allowed to the pods
 /// matched by a NetworkPolicySpec's podSelector. The traffic must match both ports and from.
 #[derive(
@@ -1139,6 +1683,29 @@ impl serde::Serialize for NetworkPolicyIngressRule {
             s.serialize_field("ports", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NetworkPolicyIngressRule {
+    const MESSAGE: &'static str = "NetworkPolicyIngressRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.ports, f),
+            2 => de::opt_repeated(&mut self.from, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NetworkPolicyIngressRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.ports);
+        en::opt_repeated(out, 2, &self.from);
     }
 }
 
@@ -1200,6 +1767,29 @@ impl crate::HasListMeta for NetworkPolicyList {
     }
 }
 
+impl crate::protobuf::Decode for NetworkPolicyList {
+    const MESSAGE: &'static str = "NetworkPolicyList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NetworkPolicyList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// NetworkPolicyPeer describes a peer to allow traffic to/from. Only certain combinations of
 /// fields are allowed
 #[derive(
@@ -1247,6 +1837,31 @@ impl serde::Serialize for NetworkPolicyPeer {
     }
 }
 
+impl crate::protobuf::Decode for NetworkPolicyPeer {
+    const MESSAGE: &'static str = "NetworkPolicyPeer";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.pod_selector, f),
+            2 => de::opt(&mut self.namespace_selector, f),
+            3 => de::opt(&mut self.ip_block, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NetworkPolicyPeer {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.pod_selector);
+        en::opt(out, 2, &self.namespace_selector);
+        en::opt(out, 3, &self.ip_block);
+    }
+}
+
 /// NetworkPolicyPort describes a port to allow traffic on
 #[derive(
     Clone,
@@ -1290,6 +1905,31 @@ impl serde::Serialize for NetworkPolicyPort {
             s.serialize_field("protocol", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for NetworkPolicyPort {
+    const MESSAGE: &'static str = "NetworkPolicyPort";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.protocol, f),
+            2 => de::opt(&mut self.port, f),
+            3 => de::opt(&mut self.end_port, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NetworkPolicyPort {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.protocol);
+        en::opt(out, 2, &self.port);
+        en::opt(out, 3, &self.end_port);
     }
 }
 
@@ -1363,6 +2003,33 @@ impl serde::Serialize for NetworkPolicySpec {
     }
 }
 
+impl crate::protobuf::Decode for NetworkPolicySpec {
+    const MESSAGE: &'static str = "NetworkPolicySpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.pod_selector, f),
+            2 => de::opt_repeated(&mut self.ingress, f),
+            3 => de::opt_repeated(&mut self.egress, f),
+            4 => de::opt_repeated(&mut self.policy_types, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for NetworkPolicySpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.pod_selector);
+        en::opt_repeated(out, 2, &self.ingress);
+        en::opt_repeated(out, 3, &self.egress);
+        en::opt_repeated(out, 4, &self.policy_types);
+    }
+}
+
 /// ParentReference describes a reference to a parent object.
 #[derive(
     Clone,
@@ -1413,6 +2080,33 @@ impl serde::Serialize for ParentReference {
     }
 }
 
+impl crate::protobuf::Decode for ParentReference {
+    const MESSAGE: &'static str = "ParentReference";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.group, f),
+            2 => de::value(&mut self.resource, f),
+            3 => de::opt_nonzero(&mut self.namespace, f),
+            4 => de::value(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ParentReference {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.group);
+        en::value(out, 2, &self.resource);
+        en::opt_value(out, 3, &self.namespace);
+        en::value(out, 4, &self.name);
+    }
+}
+
 /// ServiceBackendPort is the service port being referenced.
 #[derive(
     Clone,
@@ -1446,6 +2140,29 @@ impl serde::Serialize for ServiceBackendPort {
             s.serialize_field("number", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ServiceBackendPort {
+    const MESSAGE: &'static str = "ServiceBackendPort";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.name, f),
+            2 => de::opt_nonzero(&mut self.number, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceBackendPort {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.name);
+        en::opt_value(out, 2, &self.number);
     }
 }
 
@@ -1516,6 +2233,31 @@ impl crate::HasObjectMeta for ServiceCIDR {
     }
 }
 
+impl crate::protobuf::Decode for ServiceCIDR {
+    const MESSAGE: &'static str = "ServiceCIDR";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceCIDR {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// ServiceCIDRList contains a list of ServiceCIDR objects.
 #[derive(
     Clone,
@@ -1574,6 +2316,29 @@ impl crate::HasListMeta for ServiceCIDRList {
     }
 }
 
+impl crate::protobuf::Decode for ServiceCIDRList {
+    const MESSAGE: &'static str = "ServiceCIDRList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceCIDRList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// ServiceCIDRSpec define the CIDRs the user wants to use for allocating ClusterIPs for
 /// Services.
 #[derive(
@@ -1605,6 +2370,27 @@ impl serde::Serialize for ServiceCIDRSpec {
     }
 }
 
+impl crate::protobuf::Decode for ServiceCIDRSpec {
+    const MESSAGE: &'static str = "ServiceCIDRSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.cidrs, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceCIDRSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.cidrs);
+    }
+}
+
 /// ServiceCIDRStatus describes the current state of the ServiceCIDR.
 #[derive(
     Clone,
@@ -1631,5 +2417,26 @@ impl serde::Serialize for ServiceCIDRStatus {
             s.serialize_field("conditions", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for ServiceCIDRStatus {
+    const MESSAGE: &'static str = "ServiceCIDRStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ServiceCIDRStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.conditions);
     }
 }

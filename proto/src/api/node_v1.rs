@@ -30,6 +30,27 @@ impl serde::Serialize for Overhead {
     }
 }
 
+impl crate::protobuf::Decode for Overhead {
+    const MESSAGE: &'static str = "Overhead";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.pod_fixed, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Overhead {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.pod_fixed);
+    }
+}
+
 /// RuntimeClass defines a class of container runtime supported in the cluster. The
 /// RuntimeClass is used to determine which container runtime is used to run all containers in
 /// a pod. RuntimeClasses are manually defined by a user or cluster provisioner, and referenced
@@ -117,6 +138,33 @@ impl crate::HasObjectMeta for RuntimeClass {
     }
 }
 
+impl crate::protobuf::Decode for RuntimeClass {
+    const MESSAGE: &'static str = "RuntimeClass";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.handler, f),
+            3 => de::opt(&mut self.overhead, f),
+            4 => de::opt(&mut self.scheduling, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RuntimeClass {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.handler);
+        en::opt(out, 3, &self.overhead);
+        en::opt(out, 4, &self.scheduling);
+    }
+}
+
 /// RuntimeClassList is a list of RuntimeClass objects.
 #[derive(
     Clone,
@@ -175,6 +223,29 @@ impl crate::HasListMeta for RuntimeClassList {
     }
 }
 
+impl crate::protobuf::Decode for RuntimeClassList {
+    const MESSAGE: &'static str = "RuntimeClassList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RuntimeClassList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// Scheduling specifies the scheduling constraints for nodes supporting a RuntimeClass.
 #[derive(
     Clone,
@@ -211,5 +282,28 @@ impl serde::Serialize for Scheduling {
             s.serialize_field("tolerations", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for Scheduling {
+    const MESSAGE: &'static str = "Scheduling";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_map(&mut self.node_selector, f),
+            2 => de::opt_repeated(&mut self.tolerations, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Scheduling {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_map(out, 1, &self.node_selector);
+        en::opt_repeated(out, 2, &self.tolerations);
     }
 }

@@ -60,6 +60,29 @@ impl crate::HasObjectMeta for Eviction {
     }
 }
 
+impl crate::protobuf::Decode for Eviction {
+    const MESSAGE: &'static str = "Eviction";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.delete_options, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Eviction {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt(out, 2, &self.delete_options);
+    }
+}
+
 /// PodDisruptionBudget is an object to define the max disruption that can be caused to a
 /// collection of pods
 #[derive(
@@ -125,6 +148,31 @@ impl crate::HasObjectMeta for PodDisruptionBudget {
     }
 }
 
+impl crate::protobuf::Decode for PodDisruptionBudget {
+    const MESSAGE: &'static str = "PodDisruptionBudget";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodDisruptionBudget {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// PodDisruptionBudgetList is a collection of PodDisruptionBudgets.
 #[derive(
     Clone,
@@ -183,6 +231,29 @@ impl crate::HasListMeta for PodDisruptionBudgetList {
     }
 }
 
+impl crate::protobuf::Decode for PodDisruptionBudgetList {
+    const MESSAGE: &'static str = "PodDisruptionBudgetList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodDisruptionBudgetList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// PodDisruptionBudgetSpec is a description of a PodDisruptionBudget.
 #[derive(
     Clone,
@@ -235,6 +306,33 @@ impl serde::Serialize for PodDisruptionBudgetSpec {
             s.serialize_field("unhealthyPodEvictionPolicy", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodDisruptionBudgetSpec {
+    const MESSAGE: &'static str = "PodDisruptionBudgetSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.min_available, f),
+            2 => de::opt(&mut self.selector, f),
+            3 => de::opt(&mut self.max_unavailable, f),
+            4 => de::opt(&mut self.unhealthy_pod_eviction_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodDisruptionBudgetSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.min_available);
+        en::opt(out, 2, &self.selector);
+        en::opt(out, 3, &self.max_unavailable);
+        en::opt(out, 4, &self.unhealthy_pod_eviction_policy);
     }
 }
 
@@ -326,5 +424,38 @@ impl serde::Serialize for PodDisruptionBudgetStatus {
             s.serialize_field("observedGeneration", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for PodDisruptionBudgetStatus {
+    const MESSAGE: &'static str = "PodDisruptionBudgetStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_nonzero(&mut self.observed_generation, f),
+            2 => de::opt_map(&mut self.disrupted_pods, f),
+            3 => de::value(&mut self.disruptions_allowed, f),
+            4 => de::value(&mut self.current_healthy, f),
+            5 => de::value(&mut self.desired_healthy, f),
+            6 => de::value(&mut self.expected_pods, f),
+            7 => de::opt_repeated(&mut self.conditions, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PodDisruptionBudgetStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.observed_generation);
+        en::opt_map(out, 2, &self.disrupted_pods);
+        en::value(out, 3, &self.disruptions_allowed);
+        en::value(out, 4, &self.current_healthy);
+        en::value(out, 5, &self.desired_healthy);
+        en::value(out, 6, &self.expected_pods);
+        en::opt_repeated(out, 7, &self.conditions);
     }
 }

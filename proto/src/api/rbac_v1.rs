@@ -32,6 +32,27 @@ impl serde::Serialize for AggregationRule {
     }
 }
 
+impl crate::protobuf::Decode for AggregationRule {
+    const MESSAGE: &'static str = "AggregationRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt_repeated(&mut self.cluster_role_selectors, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for AggregationRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_repeated(out, 1, &self.cluster_role_selectors);
+    }
+}
+
 /// ClusterRole is a cluster level, logical grouping of PolicyRules that can be referenced as a
 /// unit by a RoleBinding or ClusterRoleBinding.
 #[derive(
@@ -94,6 +115,31 @@ impl crate::HasObjectMeta for ClusterRole {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for ClusterRole {
+    const MESSAGE: &'static str = "ClusterRole";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_repeated(&mut self.rules, f),
+            3 => de::opt(&mut self.aggregation_rule, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ClusterRole {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_repeated(out, 2, &self.rules);
+        en::opt(out, 3, &self.aggregation_rule);
     }
 }
 
@@ -162,6 +208,31 @@ impl crate::HasObjectMeta for ClusterRoleBinding {
     }
 }
 
+impl crate::protobuf::Decode for ClusterRoleBinding {
+    const MESSAGE: &'static str = "ClusterRoleBinding";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_repeated(&mut self.subjects, f),
+            3 => de::value(&mut self.role_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ClusterRoleBinding {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_repeated(out, 2, &self.subjects);
+        en::value(out, 3, &self.role_ref);
+    }
+}
+
 /// ClusterRoleBindingList is a collection of ClusterRoleBindings
 #[derive(
     Clone,
@@ -219,6 +290,29 @@ impl crate::HasListMeta for ClusterRoleBindingList {
     }
 }
 
+impl crate::protobuf::Decode for ClusterRoleBindingList {
+    const MESSAGE: &'static str = "ClusterRoleBindingList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ClusterRoleBindingList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// ClusterRoleList is a collection of ClusterRoles
 #[derive(
     Clone,
@@ -273,6 +367,29 @@ impl crate::HasListMeta for ClusterRoleList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for ClusterRoleList {
+    const MESSAGE: &'static str = "ClusterRoleList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for ClusterRoleList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -339,6 +456,35 @@ impl serde::Serialize for PolicyRule {
     }
 }
 
+impl crate::protobuf::Decode for PolicyRule {
+    const MESSAGE: &'static str = "PolicyRule";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.verbs, f),
+            2 => de::opt_repeated(&mut self.api_groups, f),
+            3 => de::opt_repeated(&mut self.resources, f),
+            4 => de::opt_repeated(&mut self.resource_names, f),
+            5 => de::opt_repeated(&mut self.non_resource_urls, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PolicyRule {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.verbs);
+        en::opt_repeated(out, 2, &self.api_groups);
+        en::opt_repeated(out, 3, &self.resources);
+        en::opt_repeated(out, 4, &self.resource_names);
+        en::opt_repeated(out, 5, &self.non_resource_urls);
+    }
+}
+
 /// Role is a namespaced, logical grouping of PolicyRules that can be referenced as a unit by a
 /// RoleBinding.
 #[derive(
@@ -392,6 +538,29 @@ impl crate::HasObjectMeta for Role {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for Role {
+    const MESSAGE: &'static str = "Role";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_repeated(&mut self.rules, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Role {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_repeated(out, 2, &self.rules);
     }
 }
 
@@ -463,6 +632,31 @@ impl crate::HasObjectMeta for RoleBinding {
     }
 }
 
+impl crate::protobuf::Decode for RoleBinding {
+    const MESSAGE: &'static str = "RoleBinding";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt_repeated(&mut self.subjects, f),
+            3 => de::value(&mut self.role_ref, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RoleBinding {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt_repeated(out, 2, &self.subjects);
+        en::value(out, 3, &self.role_ref);
+    }
+}
+
 /// RoleBindingList is a collection of RoleBindings
 #[derive(
     Clone,
@@ -517,6 +711,29 @@ impl crate::HasListMeta for RoleBindingList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for RoleBindingList {
+    const MESSAGE: &'static str = "RoleBindingList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RoleBindingList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -577,6 +794,29 @@ impl crate::HasListMeta for RoleList {
     }
 }
 
+impl crate::protobuf::Decode for RoleList {
+    const MESSAGE: &'static str = "RoleList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RoleList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// RoleRef contains information that points to the role being used
 #[derive(
     Clone,
@@ -620,6 +860,31 @@ impl serde::Serialize for RoleRef {
         s.serialize_field("apiGroup", &self.api_group)?;
         s.serialize_field("name", &self.name)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for RoleRef {
+    const MESSAGE: &'static str = "RoleRef";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.api_group, f),
+            2 => de::value(&mut self.kind, f),
+            3 => de::value(&mut self.name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for RoleRef {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.api_group);
+        en::value(out, 2, &self.kind);
+        en::value(out, 3, &self.name);
     }
 }
 
@@ -676,5 +941,32 @@ impl serde::Serialize for Subject {
             s.serialize_field("namespace", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for Subject {
+    const MESSAGE: &'static str = "Subject";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.kind, f),
+            2 => de::opt_nonzero(&mut self.api_group, f),
+            3 => de::value(&mut self.name, f),
+            4 => de::opt_nonzero(&mut self.namespace, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for Subject {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.kind);
+        en::opt_value(out, 2, &self.api_group);
+        en::value(out, 3, &self.name);
+        en::opt_value(out, 4, &self.namespace);
     }
 }

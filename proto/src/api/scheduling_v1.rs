@@ -86,6 +86,35 @@ impl crate::HasObjectMeta for PriorityClass {
     }
 }
 
+impl crate::protobuf::Decode for PriorityClass {
+    const MESSAGE: &'static str = "PriorityClass";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.value, f),
+            3 => de::opt_nonzero(&mut self.global_default, f),
+            4 => de::opt_nonzero(&mut self.description, f),
+            5 => de::opt(&mut self.preemption_policy, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PriorityClass {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.value);
+        en::opt_value(out, 3, &self.global_default);
+        en::opt_value(out, 4, &self.description);
+        en::opt(out, 5, &self.preemption_policy);
+    }
+}
+
 /// PriorityClassList is a collection of priority classes.
 #[derive(
     Clone,
@@ -141,5 +170,28 @@ impl crate::HasListMeta for PriorityClassList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for PriorityClassList {
+    const MESSAGE: &'static str = "PriorityClassList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for PriorityClassList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }

@@ -67,6 +67,29 @@ impl crate::HasObjectMeta for CSIDriver {
     }
 }
 
+impl crate::protobuf::Decode for CSIDriver {
+    const MESSAGE: &'static str = "CSIDriver";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSIDriver {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+    }
+}
+
 /// CSIDriverList is a collection of CSIDriver objects.
 #[derive(
     Clone,
@@ -122,6 +145,29 @@ impl crate::HasListMeta for CSIDriverList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for CSIDriverList {
+    const MESSAGE: &'static str = "CSIDriverList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSIDriverList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -225,6 +271,43 @@ impl serde::Serialize for CSIDriverSpec {
     }
 }
 
+impl crate::protobuf::Decode for CSIDriverSpec {
+    const MESSAGE: &'static str = "CSIDriverSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.attach_required, f),
+            2 => de::opt(&mut self.pod_info_on_mount, f),
+            3 => de::opt_repeated(&mut self.volume_lifecycle_modes, f),
+            4 => de::opt(&mut self.storage_capacity, f),
+            5 => de::opt(&mut self.fs_group_policy, f),
+            6 => de::opt_repeated(&mut self.token_requests, f),
+            7 => de::opt(&mut self.requires_republish, f),
+            8 => de::opt(&mut self.se_linux_mount, f),
+            9 => de::opt(&mut self.node_allocatable_update_period_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSIDriverSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.attach_required);
+        en::opt(out, 2, &self.pod_info_on_mount);
+        en::opt_repeated(out, 3, &self.volume_lifecycle_modes);
+        en::opt(out, 4, &self.storage_capacity);
+        en::opt(out, 5, &self.fs_group_policy);
+        en::opt_repeated(out, 6, &self.token_requests);
+        en::opt(out, 7, &self.requires_republish);
+        en::opt(out, 8, &self.se_linux_mount);
+        en::opt(out, 9, &self.node_allocatable_update_period_seconds);
+    }
+}
+
 /// CSINode holds information about all CSI drivers installed on a node. CSI drivers do not
 /// need to create the CSINode object directly. As long as they use the node-driver-registrar
 /// sidecar container, the kubelet will automatically populate the CSINode object for the CSI
@@ -285,6 +368,29 @@ impl crate::HasObjectMeta for CSINode {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ObjectMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for CSINode {
+    const MESSAGE: &'static str = "CSINode";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSINode {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
     }
 }
 
@@ -355,6 +461,33 @@ impl serde::Serialize for CSINodeDriver {
     }
 }
 
+impl crate::protobuf::Decode for CSINodeDriver {
+    const MESSAGE: &'static str = "CSINodeDriver";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.name, f),
+            2 => de::value(&mut self.node_id, f),
+            3 => de::opt_repeated(&mut self.topology_keys, f),
+            4 => de::opt(&mut self.allocatable, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSINodeDriver {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.name);
+        en::value(out, 2, &self.node_id);
+        en::opt_repeated(out, 3, &self.topology_keys);
+        en::opt(out, 4, &self.allocatable);
+    }
+}
+
 /// CSINodeList is a collection of CSINode objects.
 #[derive(
     Clone,
@@ -413,6 +546,29 @@ impl crate::HasListMeta for CSINodeList {
     }
 }
 
+impl crate::protobuf::Decode for CSINodeList {
+    const MESSAGE: &'static str = "CSINodeList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSINodeList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// CSINodeSpec holds information about the specification of all CSI drivers installed on a
 /// node
 #[derive(
@@ -442,6 +598,27 @@ impl serde::Serialize for CSINodeSpec {
         let mut s = serializer.serialize_struct("CSINodeSpec", 1)?;
         s.serialize_field("drivers", &self.drivers)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for CSINodeSpec {
+    const MESSAGE: &'static str = "CSINodeSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::repeated(&mut self.drivers, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSINodeSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::repeated(out, 1, &self.drivers);
     }
 }
 
@@ -533,6 +710,35 @@ impl crate::HasObjectMeta for CSIStorageCapacity {
     }
 }
 
+impl crate::protobuf::Decode for CSIStorageCapacity {
+    const MESSAGE: &'static str = "CSIStorageCapacity";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::opt(&mut self.node_topology, f),
+            3 => de::value(&mut self.storage_class_name, f),
+            4 => de::opt(&mut self.capacity, f),
+            5 => de::opt(&mut self.maximum_volume_size, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSIStorageCapacity {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::opt(out, 2, &self.node_topology);
+        en::value(out, 3, &self.storage_class_name);
+        en::opt(out, 4, &self.capacity);
+        en::opt(out, 5, &self.maximum_volume_size);
+    }
+}
+
 /// CSIStorageCapacityList is a collection of CSIStorageCapacity objects.
 #[derive(
     Clone,
@@ -588,6 +794,29 @@ impl crate::HasListMeta for CSIStorageCapacityList {
     }
     fn metadata_mut(&mut self) -> &mut crate::api::meta::v1::ListMeta {
         &mut self.metadata
+    }
+}
+
+impl crate::protobuf::Decode for CSIStorageCapacityList {
+    const MESSAGE: &'static str = "CSIStorageCapacityList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for CSIStorageCapacityList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
     }
 }
 
@@ -695,6 +924,41 @@ impl crate::HasObjectMeta for StorageClass {
     }
 }
 
+impl crate::protobuf::Decode for StorageClass {
+    const MESSAGE: &'static str = "StorageClass";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.provisioner, f),
+            3 => de::opt_map(&mut self.parameters, f),
+            4 => de::opt(&mut self.reclaim_policy, f),
+            5 => de::opt_repeated(&mut self.mount_options, f),
+            6 => de::opt(&mut self.allow_volume_expansion, f),
+            7 => de::opt(&mut self.volume_binding_mode, f),
+            8 => de::opt_repeated(&mut self.allowed_topologies, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StorageClass {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.provisioner);
+        en::opt_map(out, 3, &self.parameters);
+        en::opt(out, 4, &self.reclaim_policy);
+        en::opt_repeated(out, 5, &self.mount_options);
+        en::opt(out, 6, &self.allow_volume_expansion);
+        en::opt(out, 7, &self.volume_binding_mode);
+        en::opt_repeated(out, 8, &self.allowed_topologies);
+    }
+}
+
 /// StorageClassList is a collection of storage classes.
 #[derive(
     Clone,
@@ -753,6 +1017,29 @@ impl crate::HasListMeta for StorageClassList {
     }
 }
 
+impl crate::protobuf::Decode for StorageClassList {
+    const MESSAGE: &'static str = "StorageClassList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for StorageClassList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// TokenRequest contains parameters of a service account token.
 #[derive(
     Clone,
@@ -788,6 +1075,29 @@ impl serde::Serialize for TokenRequest {
             s.serialize_field("expirationSeconds", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for TokenRequest {
+    const MESSAGE: &'static str = "TokenRequest";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.audience, f),
+            2 => de::opt(&mut self.expiration_seconds, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for TokenRequest {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.audience);
+        en::opt(out, 2, &self.expiration_seconds);
     }
 }
 
@@ -859,6 +1169,31 @@ impl crate::HasObjectMeta for VolumeAttachment {
     }
 }
 
+impl crate::protobuf::Decode for VolumeAttachment {
+    const MESSAGE: &'static str = "VolumeAttachment";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::value(&mut self.spec, f),
+            3 => de::opt(&mut self.status, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeAttachment {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::value(out, 2, &self.spec);
+        en::opt_value(out, 3, &self.status);
+    }
+}
+
 /// VolumeAttachmentList is a collection of VolumeAttachment objects.
 #[derive(
     Clone,
@@ -917,6 +1252,29 @@ impl crate::HasListMeta for VolumeAttachmentList {
     }
 }
 
+impl crate::protobuf::Decode for VolumeAttachmentList {
+    const MESSAGE: &'static str = "VolumeAttachmentList";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.metadata, f),
+            2 => de::repeated(&mut self.items, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeAttachmentList {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.metadata);
+        en::repeated(out, 2, &self.items);
+    }
+}
+
 /// VolumeAttachmentSource represents a volume that should be attached. Right now only
 /// PersistentVolumes can be attached via external attacher, in the future we may allow also
 /// inline volumes in pods. Exactly one member can be set.
@@ -955,6 +1313,29 @@ impl serde::Serialize for VolumeAttachmentSource {
             s.serialize_field("persistentVolumeName", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for VolumeAttachmentSource {
+    const MESSAGE: &'static str = "VolumeAttachmentSource";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.persistent_volume_name, f),
+            2 => de::opt(&mut self.inline_volume_spec, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeAttachmentSource {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.persistent_volume_name);
+        en::opt(out, 2, &self.inline_volume_spec);
     }
 }
 
@@ -1002,6 +1383,31 @@ impl serde::Serialize for VolumeAttachmentSpec {
         s.serialize_field("nodeName", &self.node_name)?;
         s.serialize_field("source", &self.source)?;
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for VolumeAttachmentSpec {
+    const MESSAGE: &'static str = "VolumeAttachmentSpec";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.attacher, f),
+            2 => de::value(&mut self.source, f),
+            3 => de::value(&mut self.node_name, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeAttachmentSpec {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.attacher);
+        en::value(out, 2, &self.source);
+        en::value(out, 3, &self.node_name);
     }
 }
 
@@ -1063,6 +1469,33 @@ impl serde::Serialize for VolumeAttachmentStatus {
     }
 }
 
+impl crate::protobuf::Decode for VolumeAttachmentStatus {
+    const MESSAGE: &'static str = "VolumeAttachmentStatus";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::value(&mut self.attached, f),
+            2 => de::opt_map(&mut self.attachment_metadata, f),
+            3 => de::opt(&mut self.attach_error, f),
+            4 => de::opt(&mut self.detach_error, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeAttachmentStatus {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::value(out, 1, &self.attached);
+        en::opt_map(out, 2, &self.attachment_metadata);
+        en::opt(out, 3, &self.attach_error);
+        en::opt(out, 4, &self.detach_error);
+    }
+}
+
 /// VolumeError captures an error encountered during a volume operation.
 #[derive(
     Clone,
@@ -1105,6 +1538,31 @@ impl serde::Serialize for VolumeError {
     }
 }
 
+impl crate::protobuf::Decode for VolumeError {
+    const MESSAGE: &'static str = "VolumeError";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.time, f),
+            2 => de::opt_nonzero(&mut self.message, f),
+            3 => de::opt(&mut self.error_code, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeError {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt_value(out, 1, &self.time);
+        en::opt_value(out, 2, &self.message);
+        en::opt(out, 3, &self.error_code);
+    }
+}
+
 /// VolumeNodeResources is a set of resource limits for scheduling of volumes.
 #[derive(
     Clone,
@@ -1134,5 +1592,26 @@ impl serde::Serialize for VolumeNodeResources {
             s.serialize_field("count", v)?;
         }
         s.end()
+    }
+}
+
+impl crate::protobuf::Decode for VolumeNodeResources {
+    const MESSAGE: &'static str = "VolumeNodeResources";
+    fn merge_field(
+        &mut self,
+        f: crate::protobuf::Field<'_>,
+    ) -> Result<(), crate::protobuf::ProtobufError> {
+        use crate::protobuf::de;
+        match f.number {
+            1 => de::opt(&mut self.count, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl crate::protobuf::Encode for VolumeNodeResources {
+    fn encode_fields(&self, out: &mut Vec<u8>) {
+        use crate::protobuf::en;
+        en::opt(out, 1, &self.count);
     }
 }
