@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A clean clone builds once; incremental state would only cost disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

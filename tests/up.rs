@@ -39,7 +39,10 @@ fn stop(mut child: Child) {
     let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(rc, 0, "SIGTERM delivered");
     let status = child.wait().expect("wait");
-    assert!(status.success(), "clipper up exits cleanly on SIGTERM: {status:?}");
+    assert!(
+        status.success(),
+        "clipper up exits cleanly on SIGTERM: {status:?}"
+    );
 }
 
 fn kubectl(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
@@ -47,13 +50,22 @@ fn kubectl(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> (bool, Strin
     cmd.env("KUBECONFIG", kubeconfig)
         .env("HOME", std::env::temp_dir())
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("kubectl is installed");
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     let out = child.wait_with_output().expect("kubectl runs");
     (
@@ -71,26 +83,53 @@ fn up_serves_kubectl_keeps_state_across_restarts_and_refuses_a_second_instance()
 
     let (ok, out, err) = kubectl(&kubeconfig, &["get", "namespaces", "-o", "name"], None);
     assert!(ok, "kubectl get namespaces: {err}");
-    for ns in ["namespace/default", "namespace/kube-system", "namespace/kube-public", "namespace/kube-node-lease"] {
+    for ns in [
+        "namespace/default",
+        "namespace/kube-system",
+        "namespace/kube-public",
+        "namespace/kube-node-lease",
+    ] {
         assert!(out.lines().any(|l| l == ns), "{ns} exists: {out}");
     }
-    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\ndata:\n  answer: \"42\"\n";
+    let manifest =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\ndata:\n  answer: \"42\"\n";
     let (ok, _, err) = kubectl(&kubeconfig, &["apply", "-f", "-"], Some(manifest));
     assert!(ok, "kubectl apply: {err}");
 
-    let second = start(dir.path()).wait_with_output().expect("second instance runs");
-    assert!(!second.status.success(), "a second `clipper up` on the same data dir must fail");
+    let second = start(dir.path())
+        .wait_with_output()
+        .expect("second instance runs");
+    assert!(
+        !second.status.success(),
+        "a second `clipper up` on the same data dir must fail"
+    );
     let stderr = String::from_utf8_lossy(&second.stderr);
     let last = stderr.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: "), "one clear error line, got: {stderr}");
+    assert!(
+        last.starts_with("error: "),
+        "one clear error line, got: {stderr}"
+    );
     assert!(last.contains("lock"), "the error says why: {last}");
     assert!(!stderr.contains("panicked"), "no panic: {stderr}");
 
     stop(first);
     let mut again = start(dir.path());
     let kubeconfig = wait_until_serving(&mut again);
-    let (ok, out, err) = kubectl(&kubeconfig, &["get", "configmap", "survivor", "-o", "jsonpath={.data.answer}"], None);
+    let (ok, out, err) = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "configmap",
+            "survivor",
+            "-o",
+            "jsonpath={.data.answer}",
+        ],
+        None,
+    );
     assert!(ok, "kubectl get after restart: {err}");
-    assert_eq!(out, "42", "the object written before the restart is served after it");
+    assert_eq!(
+        out, "42",
+        "the object written before the restart is served after it"
+    );
     stop(again);
 }

@@ -73,7 +73,10 @@ fn admit_custom(
         .map_err(|e| ApiError::bad_request(e.to_string()))?
         .value;
     // Stored as the storage version; served back as the requested one.
-    if let Some(d) = obj.as_any_mut().downcast_mut::<clipper_proto::DynamicObject>() {
+    if let Some(d) = obj
+        .as_any_mut()
+        .downcast_mut::<clipper_proto::DynamicObject>()
+    {
         d.api_version = custom.storage_api_version.clone();
     }
     Ok(())
@@ -392,7 +395,8 @@ pub async fn subresource(
                     .map_err(|e| ApiError::bad_request(e.status().message))?;
                 serde_json::from_value(patched).map_err(|e| ApiError::bad_request(e.to_string()))?
             } else {
-                serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
+                let v = res::body_value(&ctype, &body, "autoscaling/v1", "Scale")?;
+                serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?
             };
             if let Some(rv) = new_scale
                 .metadata
@@ -472,9 +476,7 @@ pub async fn subresource(
             ))
         }
         ("binding", "create") => {
-            let body = crate::http::read_body(req.into_body()).await?;
-            let binding: Binding =
-                serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let binding: Binding = typed_body(req, "v1", "Binding").await?;
             bind(server, scope, name, &binding).await?;
             Ok(resp::value(
                 201,
@@ -483,9 +485,7 @@ pub async fn subresource(
             ))
         }
         ("eviction", "create") => {
-            let body = crate::http::read_body(req.into_body()).await?;
-            let eviction: Eviction =
-                serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let eviction: Eviction = typed_body(req, "policy/v1", "Eviction").await?;
             evict(server, scope, name, &eviction).await?;
             Ok(resp::value(
                 201,
@@ -515,9 +515,7 @@ pub async fn subresource(
             res::object_response(200, out.as_ref(), &scope.served, format, query, &[])
         }
         ("token", "create") => {
-            let body = crate::http::read_body(req.into_body()).await?;
-            let mut tr: TokenRequest =
-                serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let mut tr: TokenRequest = typed_body(req, "authentication.k8s.io/v1", "TokenRequest").await?;
             let sa = api.get(scope, name).await?;
             let ns = scope.namespace.clone().unwrap_or_default();
             let expiration = tr
@@ -794,16 +792,26 @@ async fn evict(
     api.delete(scope, name, &opts).await.map(|_| ())
 }
 
+/// A subresource's request body (JSON, YAML or protobuf) as its type.
+async fn typed_body<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    api_version: &str,
+    kind: &str,
+) -> Result<T, ApiError> {
+    let ctype = res::content_type(&req);
+    let body = crate::http::read_body(req.into_body()).await?;
+    let v = res::body_value(&ctype, &body, api_version, kind)?;
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// The create-only review resources: SubjectAccessReview & co, TokenReview,
 /// SelfSubjectReview.
 pub async fn review(
     server: &Server,
     scope: &Scope,
     user: &UserInfo,
-    body: &[u8],
+    mut v: Value,
 ) -> Result<Value, ApiError> {
-    let mut v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("json parse error: {e}")))?;
     let kind = scope.served.kind.as_str();
     match kind {
         "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview" => {

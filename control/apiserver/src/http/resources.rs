@@ -90,6 +90,41 @@ fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
     }
 }
 
+/// A request body as JSON, whatever its media type: JSON, YAML (the first
+/// document) or Kubernetes protobuf. Go's typed clients (kubectl 1.32+ for
+/// `create configmap|secret|deployment|...`, `auth can-i`, `auth whoami`) send
+/// protobuf with an empty apiVersion or kind when the URL implies it; those come
+/// from `api_version` and `kind`, the type the URL addresses.
+pub(crate) fn body_value(
+    ctype: &str,
+    body: &[u8],
+    api_version: &str,
+    kind: &str,
+) -> Result<Value, ApiError> {
+    match ctype {
+        "application/json" | "" | "*/*" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("json parse error: {e}"))),
+        "application/yaml" | "text/yaml" | "application/x-yaml" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+            codec::yaml_documents(text)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::bad_request("the request body holds no object"))
+        }
+        "application/vnd.kubernetes.protobuf" => {
+            let (av, k, raw) = clipper_proto::protobuf::decode_unknown(body)
+                .map_err(|e| ApiError::bad_request(format!("protobuf decode error: {e}")))?;
+            let av = if av.is_empty() { api_version.to_string() } else { av };
+            let k = if k.is_empty() { kind.to_string() } else { k };
+            clipper_proto::protobuf::decode_kind(&av, &k, raw)
+                .map_err(|e| ApiError::bad_request(format!("protobuf decode error: {e}")))
+        }
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
 pub(crate) fn content_type(req: &Request<Incoming>) -> String {
     req.headers()
         .get(header::CONTENT_TYPE)
@@ -109,20 +144,7 @@ pub(crate) fn decode_object(
     body: &[u8],
     fv: FieldValidation,
 ) -> Result<(Box<dyn ApiObject>, Vec<String>), ApiError> {
-    let value: Value = match ctype {
-        "application/json" | "" | "*/*" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("json parse error: {e}")))?,
-        "application/yaml" | "text/yaml" | "application/x-yaml" => {
-            let text = std::str::from_utf8(body)
-                .map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-            codec::yaml_documents(text)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::bad_request("the request body holds no object"))?
-        }
-        other => return Err(ApiError::unsupported_media_type(other)),
-    };
+    let value = body_value(ctype, body, &served.api_version(), &served.kind)?;
     decode_value(served, value, fv)
 }
 
@@ -262,8 +284,10 @@ pub async fn handle(
             object_response(200, obj.as_ref(), &served, format, &query, &[])
         }
         ("create", None, _) if !served.is_stored() => {
+            let ctype = content_type(&req);
             let body = read_body(req.into_body()).await?;
-            let v = crate::hooks::review(server, &scope, user, &body).await?;
+            let body = body_value(&ctype, &body, &served.api_version(), &served.kind)?;
+            let v = crate::hooks::review(server, &scope, user, body).await?;
             Ok(response::value(201, &v, format_no_table(format)))
         }
         ("create", None, _) => {
@@ -510,8 +534,12 @@ pub(crate) fn as_requested_version(served: &Served, json: Bytes) -> Bytes {
     }
     const PREFIX: &[u8] = b"{\"apiVersion\":\"";
     let wanted = served.api_version();
-    let Some(rest) = json.strip_prefix(PREFIX) else { return json };
-    let Some(end) = rest.iter().position(|b| *b == b'"') else { return json };
+    let Some(rest) = json.strip_prefix(PREFIX) else {
+        return json;
+    };
+    let Some(end) = rest.iter().position(|b| *b == b'"') else {
+        return json;
+    };
     if &rest[..end] == wanted.as_bytes() {
         return json;
     }
@@ -546,7 +574,11 @@ pub(crate) fn object_response(
             let json = obj
                 .to_json()
                 .map_err(|e| ApiError::internal(e.to_string()))?;
-            response::encoded(status, as_requested_version(served, Bytes::from(json)), format)
+            response::encoded(
+                status,
+                as_requested_version(served, Bytes::from(json)),
+                format,
+            )
         }
     };
     response::add_warnings(&mut resp, warnings);
