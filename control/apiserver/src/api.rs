@@ -509,7 +509,12 @@ impl Api {
                     obj.meta(),
                     s.namespaced,
                 );
-                e.extend(admission::validate_object_meta_update(obj.meta(), o.meta()));
+                e.extend(admission::validate_object_meta_update_for(
+                    &s.group,
+                    &s.kind,
+                    obj.meta(),
+                    o.meta(),
+                ));
                 e
             }
         };
@@ -751,7 +756,10 @@ impl Api {
             {
                 return Err(ApiError::stale(&s.group, &s.plural, name));
             }
-            let candidate = transform(old.as_ref())?;
+            let mut candidate = transform(old.as_ref())?;
+            // Defaults first, so that a write which only omits defaulted fields is seen
+            // as no change (no generation bump, no write).
+            admission::default(candidate.as_any_mut());
             let mut new = self.merge_for_write(scope, old.as_ref(), candidate, subresource)?;
             admission::default(new.as_any_mut());
             self.validate(scope, new.as_ref(), Some(old.as_ref()))?;

@@ -214,6 +214,7 @@ async fn allocate_inner(
     reserved: &mut Allocated,
 ) -> Result<(), ApiError> {
     let cidr = parse_cidr(&api.config.service_cidr)?;
+    crate::admission::normalize_service_cluster_ips(svc, old);
     let svc_copy = svc.clone();
     let spec = svc.spec.get_or_insert_with(Default::default);
     let type_ = spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());

@@ -442,6 +442,21 @@ fn uses_generic_meta(group: &str, kind: &str) -> bool {
     }
 }
 
+/// [`validate_object_meta_update`] with the finalizer rule Kubernetes uses for the kind,
+/// as [`validate_object_meta_for`] picks it.
+pub fn validate_object_meta_update_for(
+    group: &str,
+    kind: &str,
+    new: &ObjectMeta,
+    old: &ObjectMeta,
+) -> ErrorList {
+    if uses_generic_meta(group, kind) {
+        validate_object_meta_update_generic(new, old)
+    } else {
+        validate_object_meta_update(new, old)
+    }
+}
+
 /// A `metav1.Time` as Go's `time.Time.String()` prints it: `2006-01-02 15:04:05 +0000 UTC`.
 fn time_repr(t: &Option<clipper_proto::Time>) -> Raw {
     match t {

@@ -53,7 +53,8 @@ pub use defaults::{default, image_tag, prepare_namespace_for_create};
 pub use field::{ErrorList, ErrorType, FieldError, Path, invalid_message, qualified_kind};
 pub use meta::{
     validate_generic_object_meta, validate_object_meta, validate_object_meta_for,
-    validate_object_meta_update, validate_object_meta_update_generic,
+    validate_object_meta_update, validate_object_meta_update_for,
+    validate_object_meta_update_generic,
 };
 pub use names::NameRule;
 
