@@ -199,6 +199,30 @@ impl Security {
         }
     }
 
+    /// The identity a request runs as: the requester, or whom its `Impersonate-*` headers
+    /// name if the requester may impersonate them (400 / 403 otherwise).
+    pub fn impersonate(
+        &self,
+        requester: UserInfo,
+        headers: &http::HeaderMap,
+    ) -> Result<UserInfo, ApiError> {
+        use crate::auth::impersonate::{Error, Request};
+        let pairs = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+        let asked = match Request::from_headers(pairs) {
+            Ok(None) => return Ok(requester),
+            Ok(Some(r)) => r,
+            Err(Error::BadRequest(m)) => return Err(ApiError::bad_request(m)),
+            Err(Error::Forbidden(m)) => return Err(ApiError::forbidden(m)),
+        };
+        match asked.apply(&requester, &self.authorizer) {
+            Ok(user) => Ok(user),
+            Err(Error::BadRequest(m)) => Err(ApiError::bad_request(m)),
+            Err(Error::Forbidden(m)) => Err(ApiError::forbidden(m)),
+        }
+    }
+
     /// Allows the request or answers 403 with Kubernetes' message.
     pub fn authorize(&self, attrs: &Attributes<'_>) -> Result<(), ApiError> {
         match self.authorizer.authorize(attrs) {
@@ -251,6 +275,22 @@ fn forbidden(a: &Attributes<'_>, reason: &str) -> ApiError {
         msg.push_str(": ");
         msg.push_str(reason);
     }
+    // errors.NewForbidden: `<resource.group> ["name"] is forbidden: ...`, or
+    // `forbidden: ...` without a resource.
+    let msg = if a.resource_request && !a.resource.is_empty() {
+        let gr = if a.api_group.is_empty() {
+            a.resource.to_string()
+        } else {
+            format!("{}.{}", a.resource, a.api_group)
+        };
+        if a.name.is_empty() {
+            format!("{gr} is forbidden: {msg}")
+        } else {
+            format!("{gr} {:?} is forbidden: {msg}", a.name)
+        }
+    } else {
+        format!("forbidden: {msg}")
+    };
     let mut e = ApiError::forbidden(msg);
     if a.resource_request {
         e.kind = Some(a.resource.to_string());

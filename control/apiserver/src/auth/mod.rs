@@ -17,6 +17,7 @@
 
 pub mod authn;
 pub mod bootstrap_token;
+pub mod impersonate;
 pub mod node;
 pub mod pki;
 pub mod policy;
