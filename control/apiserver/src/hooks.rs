@@ -515,7 +515,8 @@ pub async fn subresource(
             res::object_response(200, out.as_ref(), &scope.served, format, query, &[])
         }
         ("token", "create") => {
-            let mut tr: TokenRequest = typed_body(req, "authentication.k8s.io/v1", "TokenRequest").await?;
+            let mut tr: TokenRequest =
+                typed_body(req, "authentication.k8s.io/v1", "TokenRequest").await?;
             let sa = api.get(scope, name).await?;
             let ns = scope.namespace.clone().unwrap_or_default();
             let expiration = tr

@@ -33,6 +33,8 @@ pub use response::Body;
 
 /// Largest request body accepted (kube-apiserver's limit is 3 MiB for most requests).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// How much of an oversized body is read and dropped before the 413 goes out.
+pub const MAX_DRAINED_BYTES: usize = 64 * 1024 * 1024;
 /// Connections one worker serves at once; more wait in the kernel's accept queue.
 pub const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
 /// Listen backlog of each worker's socket.
@@ -241,6 +243,7 @@ async fn handle_inner(
         client_certificates: &peer.certificates,
         authorization: authorization.as_deref(),
     })?;
+    let user = server.security.impersonate(user, req.headers())?;
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let parsed = parse_path(&path)?;
@@ -281,22 +284,30 @@ fn authorize_path(
     })
 }
 
-/// Reads a request body up to [`MAX_BODY_BYTES`].
-pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+/// Reads a request body up to [`MAX_BODY_BYTES`]. A larger body is answered 413 after
+/// the rest of it is read and dropped (up to [`MAX_DRAINED_BYTES`]), so that HTTP/2
+/// clients see the Status instead of a reset stream.
+pub(crate) async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
-    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::too_large(format!(
-                "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
-            )))
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY_BYTES {
+            buf.extend_from_slice(&data);
+        } else if total > MAX_BODY_BYTES + MAX_DRAINED_BYTES {
+            break;
         }
-        Err(e) => Err(ApiError::bad_request(format!(
-            "reading the request body: {e}"
-        ))),
     }
+    if total > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(format!(
+            "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    Ok(buf.freeze())
 }

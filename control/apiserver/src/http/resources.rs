@@ -116,7 +116,11 @@ pub(crate) fn body_value(
         "application/vnd.kubernetes.protobuf" => {
             let (av, k, raw) = clipper_proto::protobuf::decode_unknown(body)
                 .map_err(|e| ApiError::bad_request(format!("protobuf decode error: {e}")))?;
-            let av = if av.is_empty() { api_version.to_string() } else { av };
+            let av = if av.is_empty() {
+                api_version.to_string()
+            } else {
+                av
+            };
             let k = if k.is_empty() { kind.to_string() } else { k };
             clipper_proto::protobuf::decode_kind(&av, &k, raw)
                 .map_err(|e| ApiError::bad_request(format!("protobuf decode error: {e}")))
@@ -278,7 +282,7 @@ pub async fn handle(
     let name = path.name.clone();
     match (verb, path.subresource.as_deref(), name) {
         ("list", None, _) => list(server, &scope, &query, format).await,
-        ("watch", None, _) => watch(server, &scope, &query).await,
+        ("watch", None, _) => watch(server, &scope, &query, format).await,
         ("get", None, Some(n)) => {
             let obj = server.api.get(&scope, &n).await?;
             object_response(200, obj.as_ref(), &served, format, &query, &[])
@@ -713,7 +717,12 @@ fn bookmark_frame(served: &Served, revision: i64, initial_end: bool) -> Bytes {
     event_frame("BOOKMARK", &Bytes::from(obj.to_string()))
 }
 
-async fn watch(server: &Server, scope: &Scope, query: &Query) -> Result<Response<Body>, ApiError> {
+async fn watch(
+    server: &Server,
+    scope: &Scope,
+    query: &Query,
+    format: Format,
+) -> Result<Response<Body>, ApiError> {
     let served = scope.served.clone();
     let f = filter(&served, scope.namespace.as_deref(), query)?;
     let send_initial = query.flag("sendInitialEvents");
@@ -733,12 +742,21 @@ async fn watch(server: &Server, scope: &Scope, query: &Query) -> Result<Response
         .watch(scope, f, from, send_initial && bookmarks)
         .await?;
     let deadline = tokio::time::Instant::now() + timeout;
+    let table = match format {
+        Format::Table { v1beta1 } => Some(TableWatch {
+            v1beta1,
+            query: query.clone(),
+            sent_columns: false,
+        }),
+        _ => None,
+    };
     let state = WatchState {
         watcher,
         served,
         bookmarks,
         deadline,
         done: false,
+        table,
     };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         let frame = st.next_frame().await?;
@@ -762,6 +780,16 @@ struct WatchState {
     bookmarks: bool,
     deadline: tokio::time::Instant,
     done: bool,
+    /// `as=Table` watches (`kubectl get -w`): each event's object is a one-row Table.
+    table: Option<TableWatch>,
+}
+
+struct TableWatch {
+    v1beta1: bool,
+    query: Query,
+    /// Column definitions go with the first event only; kubectl reuses them for the
+    /// rest, as kube-apiserver sends them.
+    sent_columns: bool,
 }
 
 impl WatchState {
@@ -780,7 +808,10 @@ impl WatchState {
             };
             match item {
                 None => return None,
-                Some(WatchItem::Event(kind, obj)) => match frame_for(&self.served, kind, &obj) {
+                Some(WatchItem::Event(kind, obj)) => match match self.table.as_mut() {
+                    Some(t) => table_frame(&self.served, t, kind, &obj),
+                    None => frame_for(&self.served, kind, &obj),
+                } {
                     Ok(f) => return Some(f),
                     Err(e) => {
                         self.done = true;
@@ -809,6 +840,36 @@ fn frame_for(served: &Served, kind: EventType, obj: &CachedObject) -> Result<Byt
         kind.as_str(),
         &as_requested_version(served, obj.json(&served.codec)?),
     ))
+}
+
+fn table_frame(
+    served: &Served,
+    t: &mut TableWatch,
+    kind: EventType,
+    obj: &CachedObject,
+) -> Result<Bytes, ApiError> {
+    let decoded = obj.decode(&served.codec)?;
+    let mut json = decoded
+        .to_value()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if served.custom.is_some() {
+        json["apiVersion"] = Value::String(served.api_version());
+    }
+    let mut tbl = table(
+        served,
+        &[(decoded.as_ref(), json)],
+        None,
+        t.v1beta1,
+        &t.query,
+    )?;
+    if t.sent_columns {
+        if let Some(defs) = tbl.get_mut("columnDefinitions") {
+            *defs = Value::Array(Vec::new());
+        }
+    }
+    t.sent_columns = true;
+    let body = serde_json::to_vec(&tbl).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(event_frame(kind.as_str(), &Bytes::from(body)))
 }
 
 fn error_frame(e: &ApiError) -> Bytes {
