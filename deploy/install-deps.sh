@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Clipper's tests and benchmarks need. Idempotent: packages
+# Installs the Debian packages (and the one PyPI package) Clipper's tests and benchmarks need. Idempotent: packages
 # already installed are left alone, and apt-get runs only when something is missing.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ PACKAGES=(
   containernetworking-plugins # CNI plugins: bridge, host-local, loopback, portmap
   iproute2                    # ip netns / veth for multi-host tests
   procps                      # ps/pkill used by process tests
+  curl                        # raw HTTPS requests in the bad-input tests
 )
 
 missing=()
@@ -28,4 +29,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all packages present"
+fi
+
+# The official Python client, which tests/python/client.py drives against the API server.
+PY_KUBERNETES=33.1.0
+if python3 -c "import sys, kubernetes; sys.exit(kubernetes.__version__ != '$PY_KUBERNETES')" 2>/dev/null; then
+  echo "install-deps: python kubernetes $PY_KUBERNETES present"
+else
+  echo "install-deps: installing python kubernetes==$PY_KUBERNETES"
+  python3 -m pip install --quiet --disable-pip-version-check "kubernetes==$PY_KUBERNETES"
 fi

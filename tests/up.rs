@@ -3,47 +3,10 @@
 //! SIGTERM, keeps its state across a restart, and refuses a second instance on the same
 //! data directory with one clear line.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
 
-fn start(data_dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_clipper"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("clipper starts")
-}
-
-/// Reads stdout until the kubeconfig line; returns the kubeconfig path.
-fn wait_until_serving(child: &mut Child) -> String {
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("utf-8 output");
-        if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
-            // Keep draining in the background so the child never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return path.to_string();
-        }
-    }
-    panic!("clipper up exited before serving");
-}
-
-fn stop(mut child: Child) {
-    let pid = child.id() as i32;
-    // SAFETY: kill(2) on the pid of a child we spawned and have not yet waited for, so
-    // the pid cannot have been reused.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(rc, 0, "SIGTERM delivered");
-    let status = child.wait().expect("wait");
-    assert!(
-        status.success(),
-        "clipper up exits cleanly on SIGTERM: {status:?}"
-    );
-}
+use common::{start_process as start, stop, wait_until_serving};
+use std::process::{Command, Stdio};
 
 fn kubectl(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut cmd = Command::new("kubectl");
