@@ -1,0 +1,303 @@
+//! Per-service and per-backend counters and a connect-latency histogram, rendered as
+//! Prometheus text. Counters are relaxed atomics shared by all cores.
+
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::Nanos;
+
+/// Upper bounds of the latency buckets, in microseconds (50 µs … 5 s).
+pub const LATENCY_BUCKETS_US: [u64; 16] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000,
+];
+
+/// A fixed-bucket histogram of durations.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub fn observe(&self, d: Nanos) {
+        let us = d / 1_000;
+        if let Some(i) = LATENCY_BUCKETS_US.iter().position(|b| us <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(d, Relaxed);
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (i, b) in LATENCY_BUCKETS_US.iter().enumerate() {
+            cumulative += self.buckets[i].load(Relaxed);
+            let le = *b as f64 / 1e6;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Counters of one backend of one service.
+#[derive(Debug, Default)]
+pub struct BackendStats {
+    /// Connections currently established to this backend (also the least-connections load).
+    pub active: AtomicU64,
+    /// Connections established.
+    pub connections: AtomicU64,
+    /// Connect attempts refused, timed out or failed.
+    pub connect_errors: AtomicU64,
+    /// Connections ended by a reset (either side) or an I/O error.
+    pub resets: AtomicU64,
+    /// Bytes relayed client → backend.
+    pub bytes_to_backend: AtomicU64,
+    /// Bytes relayed backend → client.
+    pub bytes_from_backend: AtomicU64,
+    /// UDP datagrams forwarded to this backend.
+    pub datagrams_to_backend: AtomicU64,
+    /// Time from connect issued to connect completed.
+    pub connect_latency: Histogram,
+}
+
+/// Counters of one service.
+#[derive(Debug, Default)]
+pub struct ServiceStats {
+    /// Connections accepted and handed to the balancer.
+    pub accepted: AtomicU64,
+    /// Connections refused because the core was at its connection limit.
+    pub refused_limit: AtomicU64,
+    /// Connections or datagrams dropped because no endpoint was usable.
+    pub no_endpoint: AtomicU64,
+    /// Connections that exhausted their connect attempts.
+    pub connect_exhausted: AtomicU64,
+    /// Connections closed by the idle timeout.
+    pub idle_timeouts: AtomicU64,
+    /// UDP flows currently open.
+    pub udp_flows: AtomicU64,
+    /// UDP datagrams dropped (flow table full, flow gone).
+    pub udp_dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct ServiceEntry {
+    stats: Arc<ServiceStats>,
+    backends: BTreeMap<SocketAddr, Arc<BackendStats>>,
+}
+
+/// The registry of all stats, keyed by service name and backend address. Touched only when
+/// tables are built and when rendering, never per connection.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<BTreeMap<String, ServiceEntry>>,
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// The stats of service `name`, created on first use.
+    pub fn service(&self, name: &str) -> Arc<ServiceStats> {
+        self.inner
+            .lock()
+            .entry(name.to_owned())
+            .or_default()
+            .stats
+            .clone()
+    }
+
+    /// The stats of backend `addr` of service `name`, created on first use.
+    pub fn backend(&self, name: &str, addr: SocketAddr) -> Arc<BackendStats> {
+        self.inner
+            .lock()
+            .entry(name.to_owned())
+            .or_default()
+            .backends
+            .entry(addr)
+            .or_default()
+            .clone()
+    }
+
+    /// Drops the series of backends of `name` not in `keep` (connections still open to them
+    /// keep counting into their detached stats).
+    pub fn retain_backends(&self, name: &str, keep: &[SocketAddr]) {
+        if let Some(e) = self.inner.lock().get_mut(name) {
+            e.backends.retain(|a, _| keep.contains(a));
+        }
+    }
+
+    /// Drops every series of service `name`.
+    pub fn remove_service(&self, name: &str) {
+        self.inner.lock().remove(name);
+    }
+
+    /// Renders everything in the Prometheus text exposition format (version 0.0.4).
+    pub fn render_prometheus(&self) -> String {
+        let inner = self.inner.lock();
+        let mut out = String::new();
+        type SvcGet = fn(&ServiceStats) -> &AtomicU64;
+        let svc_counters: [(&str, &str, &str, SvcGet); 7] = [
+            (
+                "clipper_proxy_accepted_total",
+                "counter",
+                "Connections accepted.",
+                |s| &s.accepted,
+            ),
+            (
+                "clipper_proxy_refused_limit_total",
+                "counter",
+                "Connections refused at the per-core limit.",
+                |s| &s.refused_limit,
+            ),
+            (
+                "clipper_proxy_no_endpoint_total",
+                "counter",
+                "Connections or datagrams with no usable endpoint.",
+                |s| &s.no_endpoint,
+            ),
+            (
+                "clipper_proxy_connect_exhausted_total",
+                "counter",
+                "Connections that ran out of connect attempts.",
+                |s| &s.connect_exhausted,
+            ),
+            (
+                "clipper_proxy_idle_timeouts_total",
+                "counter",
+                "Connections closed by the idle timeout.",
+                |s| &s.idle_timeouts,
+            ),
+            ("clipper_proxy_udp_flows", "gauge", "UDP flows open.", |s| {
+                &s.udp_flows
+            }),
+            (
+                "clipper_proxy_udp_dropped_total",
+                "counter",
+                "UDP datagrams dropped.",
+                |s| &s.udp_dropped,
+            ),
+        ];
+        for (name, kind, help, get) in svc_counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (svc, e) in inner.iter() {
+                let v = get(&e.stats).load(Relaxed);
+                let _ = writeln!(out, "{name}{{service=\"{}\"}} {v}", escape(svc));
+            }
+        }
+        type BeGet = fn(&BackendStats) -> &AtomicU64;
+        let be_counters: [(&str, &str, &str, BeGet); 7] = [
+            (
+                "clipper_proxy_backend_active_connections",
+                "gauge",
+                "Connections open to the backend.",
+                |b| &b.active,
+            ),
+            (
+                "clipper_proxy_backend_connections_total",
+                "counter",
+                "Connections established to the backend.",
+                |b| &b.connections,
+            ),
+            (
+                "clipper_proxy_backend_connect_errors_total",
+                "counter",
+                "Connect attempts that failed.",
+                |b| &b.connect_errors,
+            ),
+            (
+                "clipper_proxy_backend_resets_total",
+                "counter",
+                "Connections ended by a reset or an I/O error.",
+                |b| &b.resets,
+            ),
+            (
+                "clipper_proxy_backend_bytes_to_backend_total",
+                "counter",
+                "Bytes relayed client to backend.",
+                |b| &b.bytes_to_backend,
+            ),
+            (
+                "clipper_proxy_backend_bytes_from_backend_total",
+                "counter",
+                "Bytes relayed backend to client.",
+                |b| &b.bytes_from_backend,
+            ),
+            (
+                "clipper_proxy_backend_datagrams_total",
+                "counter",
+                "UDP datagrams forwarded to the backend.",
+                |b| &b.datagrams_to_backend,
+            ),
+        ];
+        for (name, kind, help, get) in be_counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (svc, e) in inner.iter() {
+                for (addr, b) in &e.backends {
+                    let v = get(b).load(Relaxed);
+                    let _ = writeln!(
+                        out,
+                        "{name}{{service=\"{}\",backend=\"{addr}\"}} {v}",
+                        escape(svc)
+                    );
+                }
+            }
+        }
+        let name = "clipper_proxy_backend_connect_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to establish the backend connection.\n# TYPE {name} histogram"
+        );
+        for (svc, e) in inner.iter() {
+            for (addr, b) in &e.backends {
+                let labels = format!("service=\"{}\",backend=\"{addr}\"", escape(svc));
+                b.connect_latency.render(&mut out, name, &labels);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histogram() {
+        let m = Metrics::default();
+        let addr: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        let b = m.backend("default/web\"x", addr);
+        b.connections.fetch_add(3, Relaxed);
+        b.connect_latency.observe(70_000); // 70 µs
+        b.connect_latency.observe(3_000_000); // 3 ms
+        m.service("default/web\"x").accepted.fetch_add(4, Relaxed);
+        let text = m.render_prometheus();
+        assert!(text.contains(
+            "clipper_proxy_backend_connections_total{service=\"default/web\\\"x\",backend=\"10.0.0.1:80\"} 3"
+        ));
+        assert!(text.contains("clipper_proxy_accepted_total{service=\"default/web\\\"x\"} 4"));
+        assert!(text.contains("le=\"0.0001\"} 1\n"));
+        assert!(text.contains("le=\"0.005\"} 2\n"));
+        assert!(text.contains("clipper_proxy_backend_connect_latency_seconds_count{service=\"default/web\\\"x\",backend=\"10.0.0.1:80\"} 2"));
+        m.retain_backends("default/web\"x", &[]);
+        assert!(!m.render_prometheus().contains("10.0.0.1:80"));
+    }
+}

@@ -1,0 +1,260 @@
+//! The service table and its atomic replacement.
+//!
+//! Readers (one per core) `load()` the current [`Table`] without locking; a writer builds the
+//! next table from the current one and swaps it in with [`arc_swap`]. The map is a persistent
+//! hash map ([`imbl`]), so a change touching k services costs O(k log n) plus the compile of
+//! those k services — never a rebuild of the whole table.
+
+use arc_swap::{ArcSwap, Guard};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::metrics::Metrics;
+use crate::service::{Service, ServiceKey, ServiceSpec};
+
+/// An immutable snapshot of all services.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    services: imbl::HashMap<ServiceKey, Arc<Service>>,
+    /// Bumped by every swap that changed something.
+    pub generation: u64,
+}
+
+impl Table {
+    /// The service listening on `key`.
+    pub fn get(&self, key: &ServiceKey) -> Option<&Arc<Service>> {
+        self.services.get(key)
+    }
+
+    /// Number of services.
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    /// Whether there is no service.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// All services.
+    pub fn iter(&self) -> impl Iterator<Item = (&ServiceKey, &Arc<Service>)> {
+        self.services.iter()
+    }
+}
+
+/// One change to the table.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Adds or replaces a service (with its full endpoint list).
+    Upsert(ServiceSpec),
+    /// Removes a service.
+    Remove(ServiceKey),
+}
+
+/// What [`TableHandle::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplyOutcome {
+    /// Services compiled (new or changed).
+    pub compiled: usize,
+    /// Upserts skipped because the spec was unchanged.
+    pub unchanged: usize,
+    /// Services removed.
+    pub removed: usize,
+}
+
+/// The shared, atomically swapped table, plus the metrics registry its services count into.
+#[derive(Debug)]
+pub struct TableHandle {
+    current: ArcSwap<Table>,
+    metrics: Arc<Metrics>,
+    /// Serialises writers; readers never take it.
+    writer: Mutex<()>,
+    next_service_generation: AtomicU64,
+}
+
+impl Default for TableHandle {
+    fn default() -> Self {
+        Self::new(Arc::new(Metrics::default()))
+    }
+}
+
+impl TableHandle {
+    /// An empty table counting into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> TableHandle {
+        TableHandle {
+            current: ArcSwap::from_pointee(Table::default()),
+            metrics,
+            writer: Mutex::new(()),
+            next_service_generation: AtomicU64::new(1),
+        }
+    }
+
+    /// The current table (lock-free; hold the guard briefly).
+    pub fn load(&self) -> Guard<Arc<Table>> {
+        self.current.load()
+    }
+
+    /// The current table as an owned `Arc`.
+    pub fn load_full(&self) -> Arc<Table> {
+        self.current.load_full()
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Applies `changes` and swaps the result in as one atomic step: a reader sees all of
+    /// them or none. Lookups are never paused.
+    pub fn apply(&self, changes: impl IntoIterator<Item = Change>) -> ApplyOutcome {
+        let _w = self.writer.lock();
+        let cur = self.current.load_full();
+        let mut next = (*cur).clone();
+        let mut outcome = ApplyOutcome::default();
+        for change in changes {
+            match change {
+                Change::Upsert(spec) => {
+                    let key = spec.key;
+                    if next.services.get(&key).is_some_and(|s| s.spec == spec) {
+                        outcome.unchanged += 1;
+                        continue;
+                    }
+                    if let Some(old) = next.services.get(&key)
+                        && old.spec.name != spec.name
+                    {
+                        self.metrics.remove_service(&old.spec.name);
+                    }
+                    let keep: Vec<_> = spec.endpoints.iter().map(|e| e.addr).collect();
+                    self.metrics.retain_backends(&spec.name, &keep);
+                    let generation = self.next_service_generation.fetch_add(1, Ordering::Relaxed);
+                    let svc = Service::compile(spec, generation, &self.metrics);
+                    next.services.insert(key, Arc::new(svc));
+                    outcome.compiled += 1;
+                }
+                Change::Remove(key) => {
+                    if let Some(old) = next.services.remove(&key) {
+                        self.metrics.remove_service(&old.spec.name);
+                        outcome.removed += 1;
+                    }
+                }
+            }
+        }
+        if outcome.compiled + outcome.removed > 0 {
+            next.generation = cur.generation + 1;
+            self.current.store(Arc::new(next));
+        }
+        outcome
+    }
+
+    /// Makes the table hold exactly `specs`, computing the changes against the current table
+    /// (unchanged services are neither recompiled nor replaced).
+    pub fn replace_all(&self, specs: Vec<ServiceSpec>) -> ApplyOutcome {
+        let cur = self.current.load_full();
+        let wanted: std::collections::HashSet<ServiceKey> = specs.iter().map(|s| s.key).collect();
+        let removals: Vec<Change> = cur
+            .services
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .map(|k| Change::Remove(*k))
+            .collect();
+        self.apply(
+            removals
+                .into_iter()
+                .chain(specs.into_iter().map(Change::Upsert)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::{BalancerKind, Conditions, Endpoint, Protocol};
+
+    pub(crate) fn spec(port: u16, backends: &[u16]) -> ServiceSpec {
+        ServiceSpec {
+            name: format!("svc-{port}"),
+            key: ServiceKey {
+                addr: ([127, 0, 0, 1], port).into(),
+                protocol: Protocol::Tcp,
+            },
+            balancer: BalancerKind::RoundRobin,
+            affinity_timeout: None,
+            endpoints: backends
+                .iter()
+                .map(|p| Endpoint {
+                    addr: ([10, 0, 0, 1], *p).into(),
+                    weight: 1,
+                    conditions: Conditions::READY,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn apply_swaps_atomically_and_keeps_unchanged_services() {
+        let h = TableHandle::default();
+        let out = h.apply([
+            Change::Upsert(spec(80, &[1, 2])),
+            Change::Upsert(spec(81, &[3])),
+        ]);
+        assert_eq!(out.compiled, 2);
+        let before = h.load_full();
+        let s81 = before.get(&spec(81, &[]).key).unwrap().clone();
+        // A reader holding the old table keeps seeing it while a writer swaps.
+        let out = h.apply([
+            Change::Upsert(spec(80, &[1, 2, 4])),
+            Change::Upsert(spec(81, &[3])),
+        ]);
+        assert_eq!((out.compiled, out.unchanged), (1, 1));
+        assert_eq!(
+            before.get(&spec(80, &[]).key).unwrap().spec.endpoints.len(),
+            2
+        );
+        let after = h.load_full();
+        assert_eq!(
+            after.get(&spec(80, &[]).key).unwrap().spec.endpoints.len(),
+            3
+        );
+        // Unchanged service: the very same compiled object.
+        assert!(Arc::ptr_eq(after.get(&spec(81, &[]).key).unwrap(), &s81));
+        assert_eq!(after.generation, before.generation + 1);
+        // A no-op apply does not swap.
+        h.apply([Change::Upsert(spec(81, &[3]))]);
+        assert_eq!(h.load().generation, after.generation);
+    }
+
+    #[test]
+    fn replace_all_removes_missing() {
+        let h = TableHandle::default();
+        h.replace_all(vec![spec(80, &[1]), spec(81, &[2])]);
+        let out = h.replace_all(vec![spec(81, &[2])]);
+        assert_eq!((out.removed, out.compiled, out.unchanged), (1, 0, 1));
+        assert_eq!(h.load().len(), 1);
+    }
+
+    #[test]
+    fn readers_never_block_during_updates() {
+        let h = Arc::new(TableHandle::default());
+        h.apply([Change::Upsert(spec(80, &[1]))]);
+        let reader = {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                let key = spec(80, &[]).key;
+                let mut seen = 0u64;
+                for _ in 0..20_000 {
+                    let t = h.load();
+                    // Every snapshot is complete: the service is always there with ≥ 1 backend.
+                    let s = t.get(&key).expect("service present in every snapshot");
+                    assert!(!s.spec.endpoints.is_empty());
+                    seen = seen.max(t.generation);
+                }
+                seen
+            })
+        };
+        for i in 0..200u16 {
+            h.apply([Change::Upsert(spec(80, &[1, 2 + (i % 50)]))]);
+        }
+        assert!(reader.join().unwrap() >= 1);
+    }
+}
