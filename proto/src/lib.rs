@@ -32,6 +32,7 @@ pub mod schema;
 pub mod selector;
 pub mod serde_util;
 pub mod time;
+pub mod wire;
 
 pub use bytestring::ByteString;
 pub use dynamic::DynamicObject;

@@ -37,6 +37,7 @@ pub mod object;
 pub mod openapi;
 pub mod patch;
 pub mod printers;
+pub mod quic;
 pub mod registry;
 pub mod run;
 pub mod security;

@@ -66,6 +66,8 @@ pub struct RunningApiServer {
     pub server: Arc<Server>,
     pub handle: ServerHandle,
     pub addr: SocketAddr,
+    /// The QUIC node protocol, on the same port number over UDP.
+    pub quic: crate::quic::QuicHandle,
     /// The admin kubeconfig (cluster-admin through `system:masters`).
     pub admin_kubeconfig: PathBuf,
     pub ca_pem: String,
@@ -74,6 +76,7 @@ pub struct RunningApiServer {
 impl RunningApiServer {
     /// Stops serving.
     pub fn shutdown(self) {
+        self.quic.shutdown();
         self.handle.shutdown();
     }
 }
@@ -164,11 +167,17 @@ pub async fn start_with_store(
     let (serving, _) = pki::load_or_create_serving_cert(&pki_dir, &security.ca, &cert_config, now)
         .map_err(internal)?;
     let tls = pki::server_tls_config(&security.ca, &serving).map_err(internal)?;
-    let handle = http::serve(server.clone(), Arc::new(tls), config.listen, config.workers)
-        .map_err(|e| {
-            ApiError::service_unavailable(format!("listening on {}: {e}", config.listen))
-        })?;
+    let handle = http::serve(
+        server.clone(),
+        Arc::new(tls.clone()),
+        config.listen,
+        config.workers,
+    )
+    .map_err(|e| ApiError::service_unavailable(format!("listening on {}: {e}", config.listen)))?;
     let addr = handle.addr;
+    let quic = crate::quic::serve(server.clone(), tls, addr).map_err(|e| {
+        ApiError::service_unavailable(format!("listening on {addr} (UDP, QUIC): {e}"))
+    })?;
 
     let admin = security
         .ca
@@ -193,6 +202,7 @@ pub async fn start_with_store(
         server,
         handle,
         addr,
+        quic,
         admin_kubeconfig,
         ca_pem: security.ca.cert_pem().to_string(),
     })

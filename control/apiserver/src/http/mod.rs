@@ -4,7 +4,7 @@
 //! dispatch to the handlers.
 
 mod discovery;
-mod request;
+pub(crate) mod request;
 pub(crate) mod resources;
 pub mod response;
 mod special;

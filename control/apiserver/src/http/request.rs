@@ -114,6 +114,17 @@ pub struct Query {
 }
 
 impl Query {
+    /// A query from decoded pairs; empty values are left out.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Query {
+        Query {
+            params: pairs
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
     pub fn parse(q: &str) -> Query {
         Query {
             params: form_urlencoded::parse(q.as_bytes()).into_owned().collect(),

@@ -57,7 +57,7 @@ fn verb(method: &Method, path: &ResourcePath, query: &Query) -> Result<&'static 
 }
 
 /// Builds list/watch filters from the query, validating selectors per kind.
-fn filter(served: &Served, namespace: Option<&str>, query: &Query) -> Result<Filter, ApiError> {
+pub(crate) fn filter(served: &Served, namespace: Option<&str>, query: &Query) -> Result<Filter, ApiError> {
     let labels = LabelSelectorExpr::parse(query.get("labelSelector").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
     let mut fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
@@ -862,10 +862,10 @@ fn table_frame(
         t.v1beta1,
         &t.query,
     )?;
-    if t.sent_columns {
-        if let Some(defs) = tbl.get_mut("columnDefinitions") {
-            *defs = Value::Array(Vec::new());
-        }
+    if t.sent_columns
+        && let Some(defs) = tbl.get_mut("columnDefinitions")
+    {
+        *defs = Value::Array(Vec::new());
     }
     t.sent_columns = true;
     let body = serde_json::to_vec(&tbl).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -1,0 +1,272 @@
+//! The QUIC node protocol against a real `clipper up`: a client watching with the admin
+//! kubeconfig's certificate, resuming after a forced disconnect with nothing lost and
+//! nothing repeated, filtered by labels, refused without permission, cut off when it
+//! stalls, and malformed frames answered with an error while the server keeps serving.
+
+mod common;
+
+use clipper_client::{ClientError, Credentials, Options, QuicClient, WatchEvent};
+use clipper_proto::api::core::v1::ConfigMap;
+use clipper_proto::wire::{self, EventKind, WatchRequest};
+use common::Cluster;
+use std::time::Duration;
+
+/// Bound on every wait for an event.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn configmaps(ns: &str) -> WatchRequest {
+    WatchRequest {
+        version: "v1".into(),
+        resource: "configmaps".into(),
+        namespace: Some(ns.into()),
+        ..Default::default()
+    }
+}
+
+async fn next(w: &mut clipper_client::Watch) -> WatchEvent {
+    tokio::time::timeout(WAIT, w.next())
+        .await
+        .expect("an event within the time limit")
+        .expect("the watch goes on")
+}
+
+/// The next event, decoded as a ConfigMap: (kind, name, data["v"]).
+async fn next_cm(w: &mut clipper_client::Watch) -> (EventKind, String, String, i64) {
+    match next(w).await {
+        WatchEvent::Event {
+            kind,
+            revision,
+            object,
+        } => {
+            let cm: ConfigMap = object.decode().expect("a valid ConfigMap envelope");
+            let v = cm
+                .data
+                .as_ref()
+                .and_then(|d| d.get("v").cloned())
+                .unwrap_or_default();
+            (kind, cm.metadata.name.unwrap_or_default(), v, revision)
+        }
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_watch_streams_resumes_filters_and_cuts_off_stalled_consumers() {
+    let cluster = Cluster::start();
+    let k = cluster.kubectl("1.33");
+    k.ok(&["create", "namespace", "q"]);
+    for (name, v) in [("a", "1"), ("b", "1")] {
+        k.ok(&[
+            "create",
+            "configmap",
+            name,
+            "-n",
+            "q",
+            &format!("--from-literal=v={v}"),
+        ]);
+    }
+    let creds = Credentials::from_kubeconfig(&cluster.kubeconfig).expect("kubeconfig");
+    let client = QuicClient::new(creds.clone(), Options::default()).expect("client");
+
+    // Initial state, then the sync marker.
+    let mut w = client.watch(configmaps("q"));
+    let first = [next_cm(&mut w).await, next_cm(&mut w).await];
+    let mut names: Vec<&str> = first.iter().map(|e| e.1.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    assert!(first.iter().all(|e| e.0 == EventKind::Added));
+    let synced = match next(&mut w).await {
+        WatchEvent::Synced(r) => r,
+        other => panic!("expected Synced, got {other:?}"),
+    };
+    assert!(first.iter().all(|e| e.3 <= synced));
+
+    // A change arrives as an event after the sync revision.
+    k.ok(&["create", "configmap", "c", "-n", "q", "--from-literal=v=1"]);
+    let (kind, name, _, rev_c) = next_cm(&mut w).await;
+    assert_eq!((kind, name.as_str()), (EventKind::Added, "c"));
+    assert!(rev_c > synced);
+
+    // Forced disconnect: changes made while disconnected arrive once, in order.
+    client.disconnect().await;
+    k.ok(&["create", "configmap", "d", "-n", "q", "--from-literal=v=1"]);
+    k.ok(&[
+        "patch",
+        "configmap",
+        "a",
+        "-n",
+        "q",
+        "-p",
+        r#"{"data":{"v":"2"}}"#,
+    ]);
+    k.ok(&["delete", "configmap", "b", "-n", "q"]);
+    let after: Vec<_> = vec![
+        next_cm(&mut w).await,
+        next_cm(&mut w).await,
+        next_cm(&mut w).await,
+    ];
+    let seen: Vec<(EventKind, &str, &str)> = after
+        .iter()
+        .map(|(k, n, v, _)| (*k, n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (EventKind::Added, "d", "1"),
+            (EventKind::Modified, "a", "2"),
+            (EventKind::Deleted, "b", "1"),
+        ]
+    );
+    assert!(
+        after.windows(2).all(|p| p[0].3 < p[1].3) && after[0].3 > rev_c,
+        "revisions strictly increase across the reconnect: {after:?}"
+    );
+    assert_eq!(w.connections(), 2, "one reconnect");
+
+    // Label selectors filter on the server.
+    let mut labelled = client.watch(WatchRequest {
+        label_selector: "tier=front".into(),
+        ..configmaps("q")
+    });
+    match next(&mut labelled).await {
+        WatchEvent::Synced(_) => {}
+        other => panic!("nothing matches before the labels: {other:?}"),
+    }
+    k.ok(&["label", "configmap", "c", "-n", "q", "tier=back"]);
+    k.ok(&["label", "configmap", "d", "-n", "q", "tier=front"]);
+    // An object that starts to match arrives as ADDED, as Kubernetes' filtered watches
+    // report it.
+    let (kind, name, _, _) = next_cm(&mut labelled).await;
+    assert_eq!((kind, name.as_str()), (EventKind::Added, "d"));
+    // The unfiltered watch saw both label changes.
+    for want in ["c", "d"] {
+        let (kind, name, _, _) = next_cm(&mut w).await;
+        assert_eq!((kind, name.as_str()), (EventKind::Modified, want));
+    }
+
+    // A token without permissions: 403 with Kubernetes' message.
+    k.ok(&["create", "serviceaccount", "nobody", "-n", "q"]);
+    let token = k.ok(&["create", "token", "nobody", "-n", "q"]);
+    let anon = Credentials {
+        identity: None,
+        token: Some(token.trim().to_string()),
+        ..creds.clone()
+    };
+    let limited = QuicClient::new(anon, Options::default()).expect("client");
+    let mut denied = limited.watch(configmaps("q"));
+    match tokio::time::timeout(WAIT, denied.next())
+        .await
+        .expect("an answer")
+    {
+        Err(ClientError::Status(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+            assert!(
+                s.message.contains(
+                    "User \"system:serviceaccount:q:nobody\" cannot watch resource \"configmaps\""
+                ),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+
+    // Malformed frames: an error Status on that stream, and the server goes on.
+    let (mut send, mut recv) = client.open_raw_stream().await.expect("stream");
+    send.write_all(&[5, 0, 0, 0, 0x7f, 1, 2, 3, 4])
+        .await
+        .expect("write garbage");
+    let reply = tokio::time::timeout(WAIT, recv.read_to_end(64 * 1024))
+        .await
+        .expect("a reply")
+        .expect("the stream ends cleanly");
+    let mut dec = wire::Decoder::default();
+    dec.feed(&reply);
+    match dec.next_frame() {
+        Ok(Some(wire::Frame::Error(s))) => {
+            assert_eq!(s.code, 400);
+            assert!(s.message.contains("unknown frame type"), "{}", s.message);
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    let (mut send, mut recv) = client.open_raw_stream().await.expect("stream");
+    send.write_all(&u32::MAX.to_le_bytes())
+        .await
+        .expect("write");
+    let reply = tokio::time::timeout(WAIT, recv.read_to_end(64 * 1024))
+        .await
+        .expect("a reply")
+        .expect("the stream ends cleanly");
+    dec = wire::Decoder::default();
+    dec.feed(&reply);
+    assert!(
+        matches!(dec.next_frame(), Ok(Some(wire::Frame::Error(ref s))) if s.code == 400),
+        "an oversized frame is refused"
+    );
+    k.ok(&["create", "configmap", "e", "-n", "q", "--from-literal=v=1"]);
+    let (kind, name, _, _) = next_cm(&mut w).await;
+    assert_eq!(
+        (kind, name.as_str()),
+        (EventKind::Added, "e"),
+        "the first watch still works"
+    );
+
+    // A consumer that stops reading is cut off with a reason, and only its watch.
+    let small = QuicClient::new(
+        creds.clone(),
+        Options {
+            stream_receive_window: 4096,
+            ..Options::default()
+        },
+    )
+    .expect("client");
+    let mut stalled = small.watch(configmaps("q"));
+    // Read up to the sync marker, then stop reading while 3 KiB objects pile up.
+    loop {
+        if let WatchEvent::Synced(_) = next(&mut stalled).await {
+            break;
+        }
+    }
+    let big = "x".repeat(3000);
+    let mut manifest = String::new();
+    for i in 0..12 {
+        manifest.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-{i}\n  namespace: q\ndata:\n  v: {big}\n"
+        ));
+    }
+    k.ok_stdin(&["apply", "-f", "-"], &manifest);
+    // The server gives up after its stall timeout; reading now drains what the window
+    // held and then reports the cut-off.
+    tokio::time::sleep(wire_stall_wait()).await;
+    let mut delivered = 0;
+    let outcome = loop {
+        match tokio::time::timeout(WAIT, stalled.next())
+            .await
+            .expect("an answer")
+        {
+            Ok(WatchEvent::Event { .. }) => delivered += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => break e,
+        }
+        assert!(
+            delivered <= 12,
+            "the stalled watch cannot receive everything"
+        );
+    };
+    match outcome {
+        ClientError::Status(s) => assert_eq!(s.reason, "StreamStalled", "{s:?}"),
+        other => panic!("expected a stall cut-off, got {other}"),
+    }
+    assert!(delivered < 12, "the server stopped sending: {delivered}");
+    // The healthy watch saw all twelve.
+    for i in 0..12 {
+        let (kind, name, _, _) = next_cm(&mut w).await;
+        assert_eq!((kind, name), (EventKind::Added, format!("big-{i}")));
+    }
+    cluster.stop();
+}
+
+/// A little longer than the server's stall timeout.
+fn wire_stall_wait() -> Duration {
+    clipper_apiserver::quic::STALL_TIMEOUT + Duration::from_secs(2)
+}
