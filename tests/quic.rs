@@ -270,3 +270,84 @@ async fn quic_watch_streams_resumes_filters_and_cuts_off_stalled_consumers() {
 fn wire_stall_wait() -> Duration {
     clipper_apiserver::quic::STALL_TIMEOUT + Duration::from_secs(2)
 }
+
+/// The names kubectl lists in a namespace, sorted.
+fn kubectl_names(k: &common::Kubectl, ns: &str) -> Vec<String> {
+    let out = k.ok(&[
+        "get",
+        "configmaps",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}",
+    ]);
+    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_informer_mirrors_the_server_across_a_disconnect() {
+    let cluster = Cluster::start();
+    let k = cluster.kubectl("1.33");
+    k.ok(&["create", "namespace", "inf"]);
+    for n in ["one", "two", "three"] {
+        k.ok(&["create", "configmap", n, "-n", "inf", "--from-literal=v=1"]);
+    }
+    let creds = Credentials::from_kubeconfig(&cluster.kubeconfig).expect("kubeconfig");
+    let client = QuicClient::new(creds, Options::default()).expect("client");
+    let mut informer: clipper_client::Informer<ConfigMap> =
+        clipper_client::Informer::new(client.watch(configmaps("inf")));
+    tokio::time::timeout(WAIT, informer.wait_synced())
+        .await
+        .expect("synced in time")
+        .expect("synced");
+    let cached = |i: &clipper_client::Informer<ConfigMap>| -> Vec<String> {
+        let mut v: Vec<String> = i.cache().keys().map(|(_, n)| n.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(cached(&informer), kubectl_names(&k, "inf"));
+
+    client.disconnect().await;
+    k.ok(&["delete", "configmap", "two", "-n", "inf"]);
+    k.ok(&[
+        "create",
+        "configmap",
+        "four",
+        "-n",
+        "inf",
+        "--from-literal=v=4",
+    ]);
+    k.ok(&[
+        "patch",
+        "configmap",
+        "one",
+        "-n",
+        "inf",
+        "-p",
+        r#"{"data":{"v":"9"}}"#,
+    ]);
+    let want = kubectl_names(&k, "inf");
+    assert_eq!(want, ["four", "one", "three"]);
+    tokio::time::timeout(
+        WAIT,
+        informer.wait_for(|c| {
+            c.get("inf", "one")
+                .and_then(|o| o.data.as_ref().map(|d| d["v"] == "9"))
+                .unwrap_or(false)
+        }),
+    )
+    .await
+    .expect("caught up in time")
+    .expect("informer runs");
+    assert_eq!(cached(&informer), want, "the cache equals the server");
+    assert_eq!(
+        informer
+            .cache()
+            .get("inf", "four")
+            .and_then(|o| o.data.clone()),
+        Some([("v".to_string(), "4".to_string())].into())
+    );
+    cluster.stop();
+}

@@ -22,6 +22,9 @@ use tokio::sync::Mutex;
 
 pub use clipper_proto::wire::StatusSummary;
 
+pub mod informer;
+pub use informer::{Cache, Change, Informer};
+
 /// Consecutive failed reconnects before a watch gives up.
 pub const MAX_RECONNECTS: u32 = 8;
 /// First pause between reconnects; doubled each time up to [`MAX_BACKOFF`].
