@@ -342,6 +342,35 @@ async fn an_informer_mirrors_the_server_across_a_disconnect() {
     .expect("caught up in time")
     .expect("informer runs");
     assert_eq!(cached(&informer), want, "the cache equals the server");
+
+    // Writes go over HTTPS with the same credentials; errors are the server's Status.
+    let rest = clipper_client::RestClient::new(
+        Credentials::from_kubeconfig(&cluster.kubeconfig).expect("kubeconfig"),
+        "clipper-e2e/0",
+    )
+    .expect("rest client");
+    let five = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "five", "namespace": "inf"}, "data": {"v": "5"}
+    });
+    let created = rest
+        .create("/api/v1/namespaces/inf/configmaps", &five)
+        .await
+        .expect("created over HTTPS");
+    assert_eq!(created["metadata"]["name"], "five");
+    match rest
+        .create("/api/v1/namespaces/inf/configmaps", &five)
+        .await
+    {
+        Err(ClientError::Status(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"))
+        }
+        other => panic!("expected 409, got {other:?}"),
+    }
+    tokio::time::timeout(WAIT, informer.wait_for(|c| c.get("inf", "five").is_some()))
+        .await
+        .expect("the informer sees the HTTPS write in time")
+        .expect("informer runs");
     assert_eq!(
         informer
             .cache()

@@ -23,7 +23,9 @@ use tokio::sync::Mutex;
 pub use clipper_proto::wire::StatusSummary;
 
 pub mod informer;
+pub mod rest;
 pub use informer::{Cache, Change, Informer};
+pub use rest::RestClient;
 
 /// Consecutive failed reconnects before a watch gives up.
 pub const MAX_RECONNECTS: u32 = 8;
@@ -158,6 +160,26 @@ impl Credentials {
     }
 }
 
+/// The TLS 1.3 client configuration for `creds`: the cluster CA, and the client
+/// certificate when there is one.
+pub(crate) fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(creds.ca.clone())
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots);
+    match &creds.identity {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain.clone(), key.clone_key())
+            .map_err(|e| ClientError::Tls(e.to_string())),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
 /// Transport knobs (tests shrink the receive window to provoke back-pressure).
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -185,21 +207,7 @@ pub struct QuicClient {
 
 impl QuicClient {
     pub fn new(creds: Credentials, options: Options) -> Result<Arc<QuicClient>, ClientError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(creds.ca.clone())
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| ClientError::Tls(e.to_string()))?
-            .with_root_certificates(roots);
-        let mut tls = match &creds.identity {
-            Some((chain, key)) => builder
-                .with_client_auth_cert(chain.clone(), key.clone_key())
-                .map_err(|e| ClientError::Tls(e.to_string()))?,
-            None => builder.with_no_client_auth(),
-        };
+        let mut tls = tls_config(&creds)?;
         tls.alpn_protocols = vec![wire::ALPN.to_vec()];
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
             .map_err(|e| ClientError::Tls(e.to_string()))?;

@@ -1,0 +1,181 @@
+//! The HTTPS side of the client: the Kubernetes REST API over one multiplexed HTTP/2
+//! connection (re-established on demand), for writes — creates, patches, bindings,
+//! events — and for reads against any Kubernetes API server. Errors come back as the
+//! server's `Status`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::{CONNECT_TIMEOUT, ClientError, Credentials, StatusSummary};
+
+/// The longest a request may take, response body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest response body read (a full list of a big resource is larger: page it).
+pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+pub const JSON: &str = "application/json";
+pub const MERGE_PATCH: &str = "application/merge-patch+json";
+pub const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
+
+/// A REST client for one API server.
+pub struct RestClient {
+    creds: Credentials,
+    tls: tokio_rustls::TlsConnector,
+    sender: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    user_agent: String,
+}
+
+impl RestClient {
+    pub fn new(creds: Credentials, user_agent: &str) -> Result<Arc<RestClient>, ClientError> {
+        let mut tls = crate::tls_config(&creds)?;
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(RestClient {
+            creds,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            sender: Mutex::new(None),
+            user_agent: user_agent.to_string(),
+        }))
+    }
+
+    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        let mut slot = self.sender.lock().await;
+        if let Some(s) = slot.as_ref()
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
+        }
+        let addr = self.creds.addr;
+        let err = |reason: String| ClientError::Connect { addr, reason };
+        let name = ServerName::try_from(self.creds.server_name.clone())
+            .map_err(|e| err(format!("server name: {e}")))?;
+        let connect = async {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            let _ = tcp.set_nodelay(true);
+            let tls = self
+                .tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| err(format!("TLS: {e}")))?;
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .map_err(|e| err(format!("HTTP/2: {e}")))
+        };
+        let (sender, conn) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| err("timed out".into()))??;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "API connection ended");
+            }
+        });
+        *slot = Some(sender.clone());
+        Ok(sender)
+    }
+
+    /// One request; returns the status code and body, whatever the code.
+    pub async fn raw(
+        &self,
+        method: http::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), ClientError> {
+        let uri = format!("https://{}{path}", self.creds.addr);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::ACCEPT, JSON)
+            .header(http::header::USER_AGENT, &self.user_agent);
+        if let Some(ct) = content_type {
+            req = req.header(http::header::CONTENT_TYPE, ct);
+        }
+        if let Some(token) = self
+            .creds
+            .token
+            .as_ref()
+            .filter(|_| self.creds.identity.is_none())
+        {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let run = async {
+            let mut sender = self.sender().await?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| ClientError::Protocol(format!("request: {e}")))?;
+            let code = resp.status().as_u16();
+            let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|e| ClientError::Protocol(format!("response body: {e}")))?
+                .to_bytes();
+            Ok::<_, ClientError>((code, body))
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, run)
+            .await
+            .map_err(|_| ClientError::Protocol("the request timed out".into()))?
+    }
+
+    /// A request whose success is a JSON object; a failure is the server's Status.
+    pub async fn json(
+        &self,
+        method: http::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let bytes = match body {
+            Some(v) => Bytes::from(
+                serde_json::to_vec(v).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            ),
+            None => Bytes::new(),
+        };
+        let (code, body) = self.raw(method, path, content_type, bytes).await?;
+        if !(200..300).contains(&code) {
+            let status: StatusSummary = serde_json::from_slice(&body).unwrap_or(StatusSummary {
+                code,
+                reason: String::new(),
+                message: String::from_utf8_lossy(&body).into_owned(),
+            });
+            return Err(ClientError::Status(StatusSummary { code, ..status }));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("the response is not JSON: {e}")))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.json(http::Method::GET, path, None, None).await
+    }
+
+    pub async fn create(&self, path: &str, obj: &Value) -> Result<Value, ClientError> {
+        self.json(http::Method::POST, path, Some(JSON), Some(obj))
+            .await
+    }
+
+    pub async fn patch(
+        &self,
+        path: &str,
+        content_type: &str,
+        patch: &Value,
+    ) -> Result<Value, ClientError> {
+        self.json(http::Method::PATCH, path, Some(content_type), Some(patch))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.json(http::Method::DELETE, path, None, None).await
+    }
+}
