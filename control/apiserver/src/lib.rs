@@ -29,6 +29,7 @@ pub mod auth;
 pub mod cache;
 pub mod crd;
 pub mod crds;
+pub mod encryption;
 pub mod fields;
 pub mod hooks;
 pub mod http;

@@ -144,6 +144,10 @@ pub async fn start_with_store(
     config: &ApiServerConfig,
     store: AnyStore,
 ) -> Result<RunningApiServer, ApiError> {
+    let pki_dir = config.data_dir.join("pki");
+    let encryption = crate::encryption::SecretsEncryption::load_or_create(&pki_dir)
+        .map_err(|e| internal(format!("the secrets encryption key: {e}")))?;
+    let store = store.with_transformer(Arc::new(encryption));
     let api = Arc::new(Api::new(
         Arc::new(store),
         ApiConfig {
@@ -152,7 +156,6 @@ pub async fn start_with_store(
         },
     ));
     bootstrap_namespaces(&api).await?;
-    let pki_dir = config.data_dir.join("pki");
     let security = Security::start(api.clone(), &pki_dir).await?;
     let server = Server::new(api.clone(), security.clone())?;
     crate::crds::start(server.clone()).await?;

@@ -11,6 +11,7 @@
 //! at run time.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -376,45 +377,113 @@ pub(crate) fn check_sizes(key: &[u8], value: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A store whose backend is chosen at run time (the embedded store for `clipper up`, etcd
-/// for HA); every operation delegates to the chosen one.
-pub enum AnyStore {
+/// Turns values into what is stored and back, for the keys it applies to: the API
+/// server's encryption at rest. Implementations must accept values written before they
+/// were installed (plaintext) on the way back.
+pub trait ValueTransformer: Send + Sync + 'static {
+    /// Whether values under `key` are transformed.
+    fn applies(&self, key: &[u8]) -> bool;
+    /// The value to store for `value` under `key` (e.g. encrypted).
+    fn seal(&self, key: &[u8], value: &[u8]) -> Result<Bytes>;
+    /// The value a stored `value` under `key` stands for (e.g. decrypted).
+    fn open(&self, key: &[u8], value: &[u8]) -> Result<Bytes>;
+}
+
+enum Backend {
     Embedded(embedded::EmbeddedStore),
     Etcd(etcd::EtcdStore),
 }
 
+/// A store whose backend is chosen at run time (the embedded store for `clipper up`, etcd
+/// for HA); every operation delegates to the chosen one, through the value transformer
+/// when one is installed.
+pub struct AnyStore {
+    backend: Backend,
+    transformer: Option<Arc<dyn ValueTransformer>>,
+}
+
 impl From<embedded::EmbeddedStore> for AnyStore {
     fn from(s: embedded::EmbeddedStore) -> Self {
-        AnyStore::Embedded(s)
+        AnyStore {
+            backend: Backend::Embedded(s),
+            transformer: None,
+        }
     }
 }
 
 impl From<etcd::EtcdStore> for AnyStore {
     fn from(s: etcd::EtcdStore) -> Self {
-        AnyStore::Etcd(s)
+        AnyStore {
+            backend: Backend::Etcd(s),
+            transformer: None,
+        }
+    }
+}
+
+impl AnyStore {
+    /// Installs a value transformer (encryption at rest).
+    pub fn with_transformer(mut self, t: Arc<dyn ValueTransformer>) -> AnyStore {
+        self.transformer = Some(t);
+        self
+    }
+
+    fn write_value(&self, key: &[u8], value: Bytes) -> Result<Bytes> {
+        match &self.transformer {
+            Some(t) if t.applies(key) => t.seal(key, &value),
+            _ => Ok(value),
+        }
+    }
+
+    fn read_kv(&self, kv: KeyValue) -> Result<KeyValue> {
+        match &self.transformer {
+            Some(t) => read_kv(t.as_ref(), kv),
+            None => Ok(kv),
+        }
+    }
+
+    fn read_conflict(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Conflict { current: Some(kv) } => match self.read_kv(*kv) {
+                Ok(kv) => StoreError::Conflict {
+                    current: Some(Box::new(kv)),
+                },
+                Err(e) => e,
+            },
+            other => other,
+        }
     }
 }
 
 /// Delegates one trait method to whichever backend `self` holds.
 macro_rules! delegate {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {
-        match $self {
-            AnyStore::Embedded(s) => s.$method($($arg),*).await,
-            AnyStore::Etcd(s) => s.$method($($arg),*).await,
+        match &$self.backend {
+            Backend::Embedded(s) => s.$method($($arg),*).await,
+            Backend::Etcd(s) => s.$method($($arg),*).await,
         }
     };
 }
 
 impl Store for AnyStore {
     async fn get(&self, key: &[u8]) -> Result<(Option<KeyValue>, Revision)> {
-        delegate!(self, get(key))
+        let (kv, rev) = delegate!(self, get(key))?;
+        Ok((kv.map(|kv| self.read_kv(kv)).transpose()?, rev))
     }
 
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse> {
-        delegate!(self, range(req))
+        let mut resp = delegate!(self, range(req))?;
+        if self.transformer.is_some() {
+            resp.kvs = resp
+                .kvs
+                .into_iter()
+                .map(|kv| self.read_kv(kv))
+                .collect::<Result<_>>()?;
+        }
+        Ok(resp)
     }
 
     async fn create(&self, key: Bytes, value: Bytes, lease: LeaseId) -> Result<Revision> {
+        let value = self.write_value(&key, value)?;
         delegate!(self, create(key, value, lease))
     }
 
@@ -425,11 +494,14 @@ impl Store for AnyStore {
         expected: Revision,
         lease: LeaseId,
     ) -> Result<Revision> {
-        delegate!(self, update(key, value, expected, lease))
+        let value = self.write_value(&key, value)?;
+        delegate!(self, update(key, value, expected, lease)).map_err(|e| self.read_conflict(e))
     }
 
     async fn delete(&self, key: Bytes, expected: Option<Revision>) -> Result<(Revision, KeyValue)> {
-        delegate!(self, delete(key, expected))
+        let (rev, kv) =
+            delegate!(self, delete(key, expected)).map_err(|e| self.read_conflict(e))?;
+        Ok((rev, self.read_kv(kv)?))
     }
 
     async fn watch(
@@ -438,7 +510,11 @@ impl Store for AnyStore {
         end: Bytes,
         from_revision: Revision,
     ) -> Result<WatchStream> {
-        delegate!(self, watch(start, end, from_revision))
+        let inner = delegate!(self, watch(start, end, from_revision))?;
+        let Some(t) = self.transformer.clone() else {
+            return Ok(inner);
+        };
+        Ok(transform_watch(inner, t))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
@@ -460,6 +536,43 @@ impl Store for AnyStore {
     async fn lease_revoke(&self, lease: LeaseId) -> Result<()> {
         delegate!(self, lease_revoke(lease))
     }
+}
+
+/// A watch whose events pass through `t`, forwarded by a task of its own over a channel
+/// as bounded as the backend's; progress requests go straight to the backend.
+fn transform_watch(mut inner: WatchStream, t: Arc<dyn ValueTransformer>) -> WatchStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(WatchStream::CHANNEL_BATCHES);
+    let progress = std::mem::replace(&mut inner.progress, Box::new(|| {}));
+    tokio::spawn(async move {
+        while let Some(update) = inner.next_update().await {
+            let update = match update {
+                Ok(WatchUpdate::Events(events)) => events
+                    .into_iter()
+                    .map(|e| read_event(t.as_ref(), e))
+                    .collect::<Result<Vec<_>>>()
+                    .map(WatchUpdate::Events),
+                other => other,
+            };
+            let end = update.is_err();
+            if tx.send(update).await.is_err() || end {
+                break;
+            }
+        }
+    });
+    WatchStream { rx, progress }
+}
+
+fn read_kv(t: &dyn ValueTransformer, mut kv: KeyValue) -> Result<KeyValue> {
+    if !kv.value.is_empty() && t.applies(&kv.key) {
+        kv.value = t.open(&kv.key, &kv.value)?;
+    }
+    Ok(kv)
+}
+
+fn read_event(t: &dyn ValueTransformer, mut e: Event) -> Result<Event> {
+    e.kv = read_kv(t, e.kv)?;
+    e.prev_kv = e.prev_kv.map(|kv| read_kv(t, kv)).transpose()?;
+    Ok(e)
 }
 
 #[cfg(test)]
