@@ -762,7 +762,11 @@ impl Api {
             admission::default(candidate.as_any_mut());
             let mut new = self.merge_for_write(scope, old.as_ref(), candidate, subresource)?;
             admission::default(new.as_any_mut());
-            self.validate(scope, new.as_ref(), Some(old.as_ref()))?;
+            // Binding is a storage-level assignment (Kubernetes skips the pod update rules,
+            // which forbid changing spec.nodeName, for it); the hook checked it.
+            if subresource != Some("binding") {
+                self.validate(scope, new.as_ref(), Some(old.as_ref()))?;
+            }
             // A write that changes nothing is not written (and keeps the resourceVersion).
             if same_object(old.as_ref(), new.as_ref())? {
                 return Ok(old);
@@ -832,7 +836,10 @@ impl Api {
         subresource: Option<&str>,
     ) -> Result<Box<dyn ApiObject>, ApiError> {
         let s = &scope.served;
-        if subresource == Some("status") {
+        if subresource == Some("binding") {
+            // pods/binding sets spec.nodeName and the PodScheduled condition together, as
+            // Kubernetes' assignPod does: both halves of the object are taken as given.
+        } else if subresource == Some("status") {
             // Only the status changes; everything else stays as stored.
             let mut merged = old.to_value().map_err(codec_err)?;
             let status = new.to_value().map_err(codec_err)?.get("status").cloned();

@@ -682,7 +682,7 @@ pub async fn bind(
     let pod_name = name.to_string();
     let result = server
         .api
-        .patch(&pod_scope, name, PatchType::Merge, &json!({}), None, &opts, &move |mut v: Value| {
+        .patch(&pod_scope, name, PatchType::Merge, &json!({}), Some("binding"), &opts, &move |mut v: Value| {
             let current = v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
             if !current.is_empty() {
                 return Err(ApiError::conflict("", "pods/binding", &pod_name, &format!(

@@ -71,9 +71,34 @@ pub struct RunningApiServer {
     /// The admin kubeconfig (cluster-admin through `system:masters`).
     pub admin_kubeconfig: PathBuf,
     pub ca_pem: String,
+    /// `https://host:port` as kubeconfigs name it.
+    pub url: String,
+    pub data_dir: PathBuf,
 }
 
 impl RunningApiServer {
+    /// Writes `<data-dir>/<file>`, a kubeconfig for a control-plane component with its
+    /// own client certificate (`CN=user`, `O=groups`), e.g. `system:kube-scheduler`, whose
+    /// permissions come from the default RBAC policy.
+    pub fn component_kubeconfig(
+        &self,
+        user: &str,
+        groups: &[&str],
+        file: &str,
+    ) -> Result<PathBuf, ApiError> {
+        let now = clipper_proto::Time::now().0;
+        let cert = self
+            .server
+            .security
+            .ca
+            .issue_client_cert(user, groups, now, pki::LEAF_VALIDITY_SECS)
+            .map_err(internal)?;
+        let kubeconfig = Kubeconfig::with_client_cert("clipper", &self.url, &self.ca_pem, user, &cert);
+        let path = self.data_dir.join(file);
+        kubeconfig.write(&path).map_err(internal)?;
+        Ok(path)
+    }
+
     /// Stops serving.
     pub fn shutdown(self) {
         self.quic.shutdown();
@@ -208,6 +233,8 @@ pub async fn start_with_store(
         quic,
         admin_kubeconfig,
         ca_pem: security.ca.cert_pem().to_string(),
+        url,
+        data_dir: config.data_dir.clone(),
     })
 }
 

@@ -43,7 +43,7 @@ pub enum ClientError {
     Tls(String),
     #[error("connecting to {addr}: {reason}")]
     Connect { addr: SocketAddr, reason: String },
-    #[error("the server ended the watch: {} {}: {}", .0.code, .0.reason, .0.message)]
+    #[error("the server answered {} {}: {}", .0.code, .0.reason, .0.message)]
     Status(StatusSummary),
     #[error("protocol error: {0}")]
     Protocol(String),
