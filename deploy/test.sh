@@ -15,3 +15,4 @@ cargo test --workspace --locked
 # The benchmarks must keep running; --quick keeps them to seconds.
 cargo run --locked -p clipper-perf --bin store-bench -- --quick
 cargo run --locked -p clipper-perf --bin proto-bench -- --quick
+cargo run --locked -p clipper-perf --bin scheduler-core-bench -- --quick
