@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 /// Default data directory of `clipper up`.
 const DEFAULT_DATA_DIR: &str = "/var/lib/clipper";
+/// How often `clipper proxy` checks that its threads still run: how late it notices a failure.
+const PROXY_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,20 @@ enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
+    /// Run the service proxy standalone from a static configuration file (YAML, or JSON by
+    /// extension; see dataplane/proxy.example.yaml). Prints `listening <name> <address>` per
+    /// service once it serves.
+    Proxy {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Proxy threads, one io_uring each (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Leave thread placement to the kernel instead of pinning thread i to core i.
+        #[arg(long)]
+        no_pin: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +66,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Proxy {
+        config,
+        threads,
+        no_pin,
+    } = &cli.command
+    {
+        // One line even if a cause spans several (a YAML parser message might).
+        let result = proxy(config, *threads, !no_pin)
+            .map_err(|e| anyhow::anyhow!("{}", format!("{e:#}").replace('\n', " ")));
+        return report(result);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,8 +96,14 @@ fn main() -> ExitCode {
                 service_cidr,
                 workers,
             } => up(data_dir, listen, &store, service_cidr, workers).await,
+            Command::Proxy { .. } => unreachable!("handled before the runtime starts"),
         }
     });
+    report(result)
+}
+
+/// The exit code for `result`; an error is printed as one line.
+fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -79,6 +112,72 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `clipper proxy`: the io_uring service proxy on a static configuration, until SIGINT or
+/// SIGTERM (exit 0) or until a proxy thread fails (exit 1). No async runtime drives the data
+/// path; a current-thread runtime only waits for the signals and the threads' end.
+fn proxy(config_path: &std::path::Path, threads: Option<usize>, pin: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    // The dataplane's errors already name their cause in their message: print the message,
+    // not the chain (which would repeat the cause).
+    let config = clipper_dataplane::Config::load(config_path)
+        .map_err(|e| anyhow::anyhow!("proxy configuration {}: {e}", config_path.display()))?;
+    if config.services.is_empty() {
+        anyhow::bail!(
+            "proxy configuration {}: no services to serve",
+            config_path.display()
+        );
+    }
+    if !clipper_dataplane::uring::io_uring_available() {
+        anyhow::bail!(
+            "io_uring is not available here (kernel.io_uring_disabled or a seccomp filter?)"
+        );
+    }
+    let threads = match threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal runtime")?;
+    // Handlers first: a signal that arrives once we report readiness must stop us cleanly.
+    let shutdown = runtime.block_on(async { Shutdown::install() })?;
+    let options = clipper_dataplane::DriverOptions {
+        pin_threads: pin,
+        ..Default::default()
+    };
+    let handle = clipper_dataplane::start_with(&config, threads, options)
+        .map_err(|e| anyhow::anyhow!("starting the proxy: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    for service in &config.services {
+        if let Some(addr) = handle.listen_addr(&service.name) {
+            writeln!(out, "listening {} {addr}", service.name)?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    // The threads run until they fail or we stop them: wait for a signal, and look every
+    // `PROXY_CHECK_PERIOD` whether a thread ended (which only an error makes it do).
+    let failed = runtime.block_on(async {
+        let mut tick = tokio::time::interval(PROXY_CHECK_PERIOD);
+        tokio::select! {
+            r = shutdown.wait() => r.map(|()| false),
+            _ = async { loop { tick.tick().await; if handle.is_finished() { break; } } } => Ok(true),
+        }
+    })?;
+    if failed {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("proxy stopped: {e}"))?;
+        anyhow::bail!("proxy stopped: a proxy thread ended without an error");
+    }
+    handle
+        .shutdown()
+        .map_err(|e| anyhow::anyhow!("stopping the proxy: {e}"))?;
+    Ok(())
 }
 
 /// Parses `--store`.
@@ -104,8 +203,8 @@ fn store_choice(
     anyhow::bail!("--store must be `embedded` or `etcd://host:port,...`, not {store:?}")
 }
 
-/// `clipper up`: the store and the API server (with its in-process controllers). The
-/// scheduler, the other controllers, the node agent, the proxy and DNS are not built yet.
+/// `clipper up`: the store, the API server (with its in-process controllers) and the
+/// scheduler. The other controllers, the node agent and DNS are not built yet.
 async fn up(
     data_dir: PathBuf,
     listen: std::net::SocketAddr,
@@ -125,15 +224,55 @@ async fn up(
     let running = clipper_apiserver::run::start(&config)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    println!("clipper: API server listening on https://{}", running.addr);
     println!(
-        "clipper: not built yet: scheduler, controllers (besides namespaces and CRDs), node agent, proxy, DNS"
+        "clipper: API server listening on https://{} (QUIC node protocol on the same port over UDP)",
+        running.addr
+    );
+    let (stop_scheduler, scheduler) = start_scheduler(&running)?;
+    println!("clipper: scheduler running (default-scheduler)");
+    println!(
+        "clipper: not built yet: controllers (besides namespaces and CRDs), node agent, DNS; the proxy runs standalone (clipper proxy)"
     );
     println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
+    let _ = stop_scheduler.send(true);
+    match scheduler.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => eprintln!("clipper: the scheduler had stopped: {e}"),
+        Err(e) => eprintln!("clipper: the scheduler task failed: {e}"),
+    }
     running.shutdown();
     println!("clipper: stopped");
     Ok(())
+}
+
+type SchedulerTask =
+    tokio::task::JoinHandle<Result<clipper_schedulerd::Stats, clipper_client::ClientError>>;
+
+/// The scheduler, in process but through the API like any client: its own identity
+/// (`system:kube-scheduler`, `<data-dir>/scheduler.kubeconfig`), informers over QUIC,
+/// bindings and events over HTTPS.
+fn start_scheduler(
+    running: &clipper_apiserver::run::RunningApiServer,
+) -> anyhow::Result<(tokio::sync::watch::Sender<bool>, SchedulerTask)> {
+    let kubeconfig = running
+        .component_kubeconfig("system:kube-scheduler", &[], "scheduler.kubeconfig")
+        .map_err(|e| anyhow::anyhow!("the scheduler's kubeconfig: {}", e.message))?;
+    let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
+    let quic = clipper_client::QuicClient::new(creds.clone(), clipper_client::Options::default())?;
+    let rest = clipper_client::RestClient::new(creds, "clipper-scheduler")?;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let looped = clipper_schedulerd::SchedulerLoop::new(
+        &quic,
+        rest,
+        clipper_scheduler::Profile::default(),
+        seed,
+    );
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    Ok((stop, tokio::spawn(looped.run(stop_rx))))
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, installed before the process reports readiness.
