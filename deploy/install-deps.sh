@@ -12,6 +12,11 @@ PACKAGES=(
   iproute2                    # ip netns / veth for multi-host tests
   procps                      # ps/pkill used by process tests
   curl                        # raw HTTPS requests in the bad-input tests
+  haproxy                     # proxy-bench: HAProxy (mode tcp) beside Clipper's proxy
+  nginx libnginx-mod-stream   # proxy-bench: HTTP backend and nginx's stream (L4) proxy
+  wrk                         # proxy-bench: HTTP load generator
+  ipvsadm                     # proxy-bench: IPVS, the kernel L4 balancer, as the reference
+  fonts-dejavu-core           # proxy-bench: the font of its PNG plot
 )
 
 missing=()

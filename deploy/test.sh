@@ -16,3 +16,4 @@ cargo test --workspace --locked
 cargo run --locked -p clipper-perf --bin store-bench -- --quick
 cargo run --locked -p clipper-perf --bin proto-bench -- --quick
 cargo run --locked -p clipper-perf --bin scheduler-core-bench -- --quick
+cargo run --locked -p clipper-perf --bin proxy-bench -- --quick

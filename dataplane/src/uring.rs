@@ -133,6 +133,11 @@ impl ProxyHandle {
         }
     }
 
+    /// Whether a proxy thread has ended; before [`Self::shutdown`] only an error ends one.
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().any(|t| t.is_finished())
+    }
+
     /// Stops every thread and waits for them.
     pub fn shutdown(self) -> Result<(), DriverError> {
         self.stop.store(true, Ordering::SeqCst);
