@@ -154,10 +154,7 @@ mod tests {
         let stored = e.seal(KEY, b"password=hunter2").unwrap();
         assert!(stored.starts_with(b"k8s:enc:aesgcm:v1:key1:"));
         assert!(!stored.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(
-            &e.open(KEY, &stored).unwrap()[..],
-            b"password=hunter2"
-        );
+        assert_eq!(&e.open(KEY, &stored).unwrap()[..], b"password=hunter2");
         // Random nonces: the same value encrypts differently each time.
         assert_ne!(stored, e.seal(KEY, b"password=hunter2").unwrap());
     }
@@ -188,18 +185,12 @@ mod tests {
             e.open(KEY, b"k8s:enc:kms:v2:x:abc"),
             Err(StoreError::Corrupted(_))
         ));
-        assert!(
-            e.open(KEY, b"k8s:enc:aesgcm:v1:key1:short")
-                .is_err()
-        );
+        assert!(e.open(KEY, b"k8s:enc:aesgcm:v1:key1:short").is_err());
     }
 
     #[test]
     fn plaintext_from_before_encryption_reads_as_is() {
-        assert_eq!(
-            &enc().open(KEY, b"CLPR...").unwrap()[..],
-            b"CLPR..."
-        );
+        assert_eq!(&enc().open(KEY, b"CLPR...").unwrap()[..], b"CLPR...");
     }
 
     #[test]

@@ -93,7 +93,8 @@ impl RunningApiServer {
             .ca
             .issue_client_cert(user, groups, now, pki::LEAF_VALIDITY_SECS)
             .map_err(internal)?;
-        let kubeconfig = Kubeconfig::with_client_cert("clipper", &self.url, &self.ca_pem, user, &cert);
+        let kubeconfig =
+            Kubeconfig::with_client_cert("clipper", &self.url, &self.ca_pem, user, &cert);
         let path = self.data_dir.join(file);
         kubeconfig.write(&path).map_err(internal)?;
         Ok(path)

@@ -57,7 +57,11 @@ fn verb(method: &Method, path: &ResourcePath, query: &Query) -> Result<&'static 
 }
 
 /// Builds list/watch filters from the query, validating selectors per kind.
-pub(crate) fn filter(served: &Served, namespace: Option<&str>, query: &Query) -> Result<Filter, ApiError> {
+pub(crate) fn filter(
+    served: &Served,
+    namespace: Option<&str>,
+    query: &Query,
+) -> Result<Filter, ApiError> {
     let labels = LabelSelectorExpr::parse(query.get("labelSelector").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
     let mut fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
