@@ -5,37 +5,11 @@
 
 mod common;
 
-use common::{start_process as start, stop, wait_until_serving};
-use std::process::{Command, Stdio};
+use common::{Kubectl, start_process as start, stop, wait_until_serving};
 
 fn kubectl(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", kubeconfig)
-        .env("HOME", std::env::temp_dir())
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("kubectl is installed");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("kubectl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = Kubectl::on_path(std::path::Path::new(kubeconfig)).run_with(args, stdin, &[]);
+    (r.ok, r.stdout, r.stderr)
 }
 
 #[test]

@@ -159,6 +159,15 @@ pub struct Run {
 }
 
 impl Kubectl {
+    /// The `kubectl` on PATH with `kubeconfig`.
+    pub fn on_path(kubeconfig: &Path) -> Kubectl {
+        Kubectl {
+            bin: kubectl_binary("default"),
+            kubeconfig: kubeconfig.to_path_buf(),
+            home: std::env::temp_dir().join("clipper-tests-home"),
+        }
+    }
+
     pub fn with_kubeconfig(&self, kubeconfig: &Path) -> Kubectl {
         Kubectl {
             bin: self.bin.clone(),
