@@ -44,23 +44,12 @@ impl Reply {
 
 impl Client {
     fn new(cluster: &Cluster) -> Client {
-        let text = std::fs::read_to_string(&cluster.kubeconfig).expect("kubeconfig");
-        let field = |name: &str| -> Vec<u8> {
-            let b64 = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix(name))
-                .unwrap_or_else(|| panic!("{name} in kubeconfig"))
-                .trim();
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .expect("base64")
-        };
         let dir = cluster.dir.path();
         let cert = dir.join("admin-for-tests.crt");
         let key = dir.join("admin-for-tests.key");
-        std::fs::write(&cert, field("client-certificate-data: ")).expect("write cert");
-        std::fs::write(&key, field("client-key-data: ")).expect("write key");
+        std::fs::write(&cert, cluster.kubeconfig_data("client-certificate-data"))
+            .expect("write cert");
+        std::fs::write(&key, cluster.kubeconfig_data("client-key-data")).expect("write key");
         Client {
             server: cluster.server.clone(),
             ca: cluster.ca_file(),

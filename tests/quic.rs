@@ -237,6 +237,8 @@ async fn quic_watch_streams_resumes_filters_and_cuts_off_stalled_consumers() {
     k.ok_stdin(&["apply", "-f", "-"], &manifest);
     // The server gives up after its stall timeout; reading now drains what the window
     // held and then reports the cut-off.
+    // Not reading *is* the condition under test: any read would open the window and let
+    // the server continue, so this waits out the server's stall timer instead of an event.
     tokio::time::sleep(wire_stall_wait()).await;
     let mut delivered = 0;
     let outcome = loop {

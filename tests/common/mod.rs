@@ -94,17 +94,23 @@ impl Cluster {
     pub fn ca_file(&self) -> PathBuf {
         let path = self.dir.path().join("ca-for-tests.crt");
         if !path.exists() {
-            let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
-            let b64 = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
-                .expect("CA in kubeconfig")
-                .trim()
-                .to_string();
-            let pem = base64_decode(&b64);
-            std::fs::write(&path, pem).expect("write CA");
+            std::fs::write(&path, self.kubeconfig_data("certificate-authority-data"))
+                .expect("write CA");
         }
         path
+    }
+
+    /// A base64 `*-data` field of the admin kubeconfig, decoded.
+    pub fn kubeconfig_data(&self, field: &str) -> Vec<u8> {
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        let prefix = format!("{field}: ");
+        let b64 = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{field} in the kubeconfig"))
+            .trim()
+            .to_string();
+        base64_decode(&b64)
     }
 
     pub fn stop(mut self) {
