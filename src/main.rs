@@ -41,6 +41,10 @@ enum Command {
         /// API worker threads (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
+        /// The scheduler's configuration: a KubeSchedulerConfiguration file
+        /// (kubescheduler.config.k8s.io/v1; profiles, plugins, weights, pluginConfig).
+        #[arg(long)]
+        scheduler_config: Option<PathBuf>,
     },
     /// Run the service proxy standalone from a static configuration file (YAML, or JSON by
     /// extension; see dataplane/proxy.example.yaml). Prints `listening <name> <address>` per
@@ -95,7 +99,18 @@ fn main() -> ExitCode {
                 store,
                 service_cidr,
                 workers,
-            } => up(data_dir, listen, &store, service_cidr, workers).await,
+                scheduler_config,
+            } => {
+                up(
+                    data_dir,
+                    listen,
+                    &store,
+                    service_cidr,
+                    workers,
+                    scheduler_config,
+                )
+                .await
+            }
             Command::Proxy { .. } => unreachable!("handled before the runtime starts"),
         }
     });
@@ -211,7 +226,29 @@ async fn up(
     store: &str,
     service_cidr: String,
     workers: Option<usize>,
+    scheduler_config: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    // A bad configuration file fails before anything starts.
+    let scheduler_config = match &scheduler_config {
+        None => clipper_scheduler::Config::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("reading the scheduler configuration {}", path.display())
+            })?;
+            clipper_scheduler::Config::parse(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "the scheduler configuration {}: {}",
+                    path.display(),
+                    e.to_string().replace('\n', " ")
+                )
+            })?
+        }
+    };
+    let profile_names: Vec<String> = scheduler_config
+        .profiles
+        .iter()
+        .map(|p| p.scheduler_name.clone())
+        .collect();
     // Handlers first: a signal that arrives once we report readiness must stop us cleanly.
     let shutdown = Shutdown::install()?;
     let mut config = clipper_apiserver::run::ApiServerConfig::new(&data_dir);
@@ -228,8 +265,11 @@ async fn up(
         "clipper: API server listening on https://{} (QUIC node protocol on the same port over UDP)",
         running.addr
     );
-    let (stop_scheduler, scheduler) = start_scheduler(&running)?;
-    println!("clipper: scheduler running (default-scheduler)");
+    let (stop_scheduler, scheduler) = start_scheduler(&running, scheduler_config)?;
+    println!(
+        "clipper: scheduler running (profiles: {})",
+        profile_names.join(", ")
+    );
     println!(
         "clipper: not built yet: controllers (besides namespaces and CRDs), node agent, DNS; the proxy runs standalone (clipper proxy)"
     );
@@ -254,6 +294,7 @@ type SchedulerTask =
 /// bindings and events over HTTPS.
 fn start_scheduler(
     running: &clipper_apiserver::run::RunningApiServer,
+    config: clipper_scheduler::Config,
 ) -> anyhow::Result<(tokio::sync::watch::Sender<bool>, SchedulerTask)> {
     let kubeconfig = running
         .component_kubeconfig("system:kube-scheduler", &[], "scheduler.kubeconfig")
@@ -265,12 +306,7 @@ fn start_scheduler(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
-    let looped = clipper_schedulerd::SchedulerLoop::new(
-        &quic,
-        rest,
-        clipper_scheduler::Profile::default(),
-        seed,
-    );
+    let looped = clipper_schedulerd::SchedulerLoop::new(&quic, rest, config, seed);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     Ok((stop, tokio::spawn(looped.run(stop_rx))))
 }

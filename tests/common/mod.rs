@@ -18,9 +18,15 @@ pub struct Cluster {
 }
 
 pub fn start_process(data_dir: &Path) -> Child {
+    start_process_with(data_dir, &[])
+}
+
+/// `clipper up` with extra flags.
+pub fn start_process_with(data_dir: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_clipper"))
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -64,8 +70,12 @@ pub fn stop(mut child: Child) {
 
 impl Cluster {
     pub fn start() -> Cluster {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = start_process(dir.path());
+        Cluster::start_with(tempfile::tempdir().expect("tempdir"), &[])
+    }
+
+    /// A cluster in `dir` started with extra `clipper up` flags.
+    pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Cluster {
+        let mut child = start_process_with(dir.path(), extra);
         let kubeconfig = PathBuf::from(wait_until_serving(&mut child));
         let text = std::fs::read_to_string(&kubeconfig).expect("kubeconfig");
         let server = text

@@ -121,6 +121,9 @@ pub async fn create(
     }
     admit_custom(scope, &mut obj, None, false)?;
     admit_crd(scope, obj.as_ref(), None)?;
+    if let Some(pod) = obj.as_any_mut().downcast_mut::<Pod>() {
+        admit_pod_priority(server, pod).await?;
+    }
     if let Some(svc) = obj.as_any_mut().downcast_mut::<Service>() {
         let allocated = crate::services::allocate(&server.api, svc, None, opts.dry_run).await?;
         return match server.api.create(scope, obj, opts).await {
@@ -132,6 +135,99 @@ pub async fn create(
         };
     }
     server.api.create(scope, obj, opts).await
+}
+
+/// The Priority admission plugin: resolves `spec.priorityClassName` (or the global
+/// default class) into `spec.priority` and `spec.preemptionPolicy`, and refuses a pod
+/// that names a class that does not exist or contradicts the class's values (403, as
+/// kube-apiserver's admission does).
+async fn admit_pod_priority(server: &Server, pod: &mut Pod) -> Result<(), ApiError> {
+    use clipper_proto::api::scheduling::v1::PriorityClass;
+    const PREEMPT_LOWER: &str = "PreemptLowerPriority";
+    let forbidden = |pod: &Pod, why: String| {
+        ApiError::forbidden(format!(
+            "pods {:?} is forbidden: {why}",
+            pod.metadata.name.clone().unwrap_or_default()
+        ))
+    };
+    let api = &server.api;
+    let classes = api
+        .served
+        .load()
+        .get("scheduling.k8s.io", "v1", "priorityclasses")
+        .cloned()
+        .ok_or_else(|| internal("priorityclasses not served"))?;
+    let class_scope = Scope {
+        served: classes.clone(),
+        namespace: None,
+    };
+    let wanted = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.priority_class_name.clone())
+        .filter(|n| !n.is_empty());
+    let (class_name, value, policy) = match wanted {
+        Some(name) => match api.get(&class_scope, &name).await {
+            Ok(obj) => {
+                let pc = downcast::<PriorityClass>(obj.as_ref())
+                    .ok_or_else(|| internal("not a PriorityClass"))?;
+                (Some(name), pc.value, pc.preemption_policy.clone())
+            }
+            Err(e) if e.code == 404 => match crate::admission::system_priority_class_value(&name) {
+                Some(v) => (Some(name), v, Some(PREEMPT_LOWER.to_string())),
+                None => {
+                    return Err(forbidden(
+                        pod,
+                        format!("no PriorityClass with name {name} was found"),
+                    ));
+                }
+            },
+            Err(e) => return Err(e),
+        },
+        None => {
+            let list = api
+                .list(&class_scope, &crate::api::ListOptions::default())
+                .await?;
+            let mut default: Option<PriorityClass> = None;
+            for item in list.items {
+                let obj = item.decode(&classes.codec)?;
+                if let Some(pc) = downcast::<PriorityClass>(obj.as_ref())
+                    && pc.global_default == Some(true)
+                    && default.as_ref().is_none_or(|d| d.value > pc.value)
+                {
+                    default = Some(pc.clone());
+                }
+            }
+            match default {
+                Some(pc) => (pc.metadata.name.clone(), pc.value, pc.preemption_policy),
+                None => (None, 0, Some(PREEMPT_LOWER.to_string())),
+            }
+        }
+    };
+    let policy = policy.or_else(|| Some(PREEMPT_LOWER.to_string()));
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    if let Some(p) = spec.priority
+        && p != value
+    {
+        let err = format!(
+            "the integer value of priority ({p}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
+        );
+        return Err(forbidden(pod, err));
+    }
+    if let (Some(given), Some(computed)) = (&spec.preemption_policy, &policy)
+        && given != computed
+    {
+        let err = format!(
+            "the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {computed} from the given PriorityClass name"
+        );
+        return Err(forbidden(pod, err));
+    }
+    spec.priority = Some(value);
+    spec.preemption_policy = policy;
+    if class_name.is_some() {
+        spec.priority_class_name = class_name;
+    }
+    Ok(())
 }
 
 /// UPDATE (PUT), with the kind's side effects.

@@ -90,14 +90,24 @@ pub struct PluginSet {
     pub disabled: Vec<PluginRef>,
 }
 
+/// The extension points a profile can configure. `multiPoint` enables or disables a
+/// plugin at every point it has; `postFilter` holds `DefaultPreemption`. Other
+/// kube-scheduler extension points are refused by name (unknown field).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PluginsConfig {
     #[serde(default)]
+    pub multi_point: PluginSet,
+    #[serde(default)]
     pub filter: PluginSet,
     #[serde(default)]
     pub score: PluginSet,
+    #[serde(default)]
+    pub post_filter: PluginSet,
 }
+
+/// The PostFilter plugin (preemption).
+pub const DEFAULT_PREEMPTION: &str = "DefaultPreemption";
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 pub enum ScoringStrategyType {
@@ -205,15 +215,87 @@ impl Default for InterPodAffinityArgs {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// Plugin arguments. In the file they are kube-scheduler's `pluginConfig` list,
+/// `[{name: NodeResourcesFit, args: {...}}, ...]`; `args` may carry its own
+/// `apiVersion`/`kind`, which are checked and dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PluginArgs {
-    #[serde(default)]
     pub node_resources_fit: NodeResourcesFitArgs,
-    #[serde(default)]
     pub node_resources_balanced_allocation: BalancedAllocationArgs,
-    #[serde(default)]
     pub inter_pod_affinity: InterPodAffinityArgs,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginConfigEntry {
+    name: String,
+    #[serde(default)]
+    args: Option<serde_json::Value>,
+}
+
+/// Plugins kube-scheduler takes arguments for that this core does not (their defaults
+/// are what it implements): naming them is an error rather than silently ignored.
+const UNSUPPORTED_ARGS: [&str; 5] = [
+    "DefaultPreemption",
+    "PodTopologySpread",
+    "NodeAffinity",
+    "VolumeBinding",
+    "DynamicResources",
+];
+
+fn plugin_args<A: serde::de::DeserializeOwned, E: serde::de::Error>(
+    name: &str,
+    args: Option<serde_json::Value>,
+) -> Result<A, E> {
+    let mut v = args.unwrap_or_else(|| serde_json::json!({}));
+    if let Some(m) = v.as_object_mut() {
+        if let Some(k) = m.remove("kind") {
+            let want = format!("{name}Args");
+            if k.as_str() != Some(want.as_str()) {
+                return Err(E::custom(format!(
+                    "pluginConfig {name}: args kind {k} is not {want:?}"
+                )));
+            }
+        }
+        m.remove("apiVersion");
+    }
+    serde_json::from_value(v).map_err(|e| E::custom(format!("pluginConfig {name}: {e}")))
+}
+
+impl<'de> Deserialize<'de> for PluginArgs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let entries = Vec::<PluginConfigEntry>::deserialize(d)?;
+        let mut out = PluginArgs::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for e in entries {
+            if !seen.insert(e.name.clone()) {
+                return Err(D::Error::custom(format!(
+                    "pluginConfig {}: listed twice",
+                    e.name
+                )));
+            }
+            match e.name.as_str() {
+                "NodeResourcesFit" => out.node_resources_fit = plugin_args(&e.name, e.args)?,
+                "NodeResourcesBalancedAllocation" => {
+                    out.node_resources_balanced_allocation = plugin_args(&e.name, e.args)?
+                }
+                "InterPodAffinity" => out.inter_pod_affinity = plugin_args(&e.name, e.args)?,
+                n if UNSUPPORTED_ARGS.contains(&n) => {
+                    return Err(D::Error::custom(format!(
+                        "pluginConfig {n}: arguments for this plugin are not supported; \
+                         its kube-scheduler defaults apply"
+                    )));
+                }
+                n => {
+                    return Err(D::Error::custom(format!(
+                        "pluginConfig {n}: unknown plugin"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A profile as written in the configuration file.
@@ -232,9 +314,6 @@ pub struct ProfileConfig {
     pub plugins: PluginsConfig,
     #[serde(default)]
     pub plugin_config: PluginArgs,
-    /// Run preemption planning when a pod fits nowhere (DefaultPreemption).
-    #[serde(default = "yes")]
-    pub preemption: bool,
 }
 
 fn default_scheduler_name() -> String {
@@ -250,10 +329,6 @@ fn default_parallelism() -> usize {
     DEFAULT_PARALLELISM
 }
 
-fn yes() -> bool {
-    true
-}
-
 impl Default for ProfileConfig {
     fn default() -> Self {
         ProfileConfig {
@@ -262,7 +337,6 @@ impl Default for ProfileConfig {
             parallelism: DEFAULT_PARALLELISM,
             plugins: PluginsConfig::default(),
             plugin_config: PluginArgs::default(),
-            preemption: true,
         }
     }
 }
@@ -348,6 +422,68 @@ fn resolve_set(
     Ok(out)
 }
 
+/// The set an extension point ends up with once `multiPoint` is folded in: its
+/// disables apply everywhere, its enables wherever the plugin has that point; the
+/// point's own settings come last and win.
+fn with_multi_point(
+    mp: &PluginSet,
+    own: &PluginSet,
+    has_point: impl Fn(Plugin) -> bool,
+) -> Result<PluginSet, ConfigError> {
+    let mut enabled = Vec::new();
+    for r in mp.enabled.iter().filter(|r| r.name != DEFAULT_PREEMPTION) {
+        let p =
+            Plugin::from_name(&r.name).ok_or_else(|| ConfigError::UnknownPlugin(r.name.clone()))?;
+        if has_point(p) && !own.disabled.iter().any(|d| d.name == r.name) {
+            enabled.push(r.clone());
+        }
+    }
+    enabled.extend(own.enabled.iter().cloned());
+    let mut disabled = Vec::new();
+    for r in mp.disabled.iter().filter(|r| r.name != DEFAULT_PREEMPTION) {
+        match Plugin::from_name(&r.name) {
+            _ if r.name == "*" => disabled.push(r.clone()),
+            Some(p) if has_point(p) => disabled.push(r.clone()),
+            Some(_) => {}
+            None => return Err(ConfigError::UnknownPlugin(r.name.clone())),
+        }
+    }
+    disabled.extend(own.disabled.iter().cloned());
+    Ok(PluginSet { enabled, disabled })
+}
+
+/// Whether DefaultPreemption (the only PostFilter) stays enabled.
+fn resolve_post_filter(plugins: &PluginsConfig) -> Result<bool, ConfigError> {
+    let mut on = true;
+    for set in [&plugins.multi_point, &plugins.post_filter] {
+        for r in &set.disabled {
+            match r.name.as_str() {
+                "*" | DEFAULT_PREEMPTION => on = false,
+                n if Plugin::from_name(n).is_some() => {}
+                n => return Err(ConfigError::UnknownPlugin(n.to_string())),
+            }
+        }
+    }
+    for r in &plugins.post_filter.enabled {
+        if r.name != DEFAULT_PREEMPTION {
+            return Err(match Plugin::from_name(&r.name) {
+                Some(_) => ConfigError::NoExtensionPoint(r.name.clone(), "postFilter"),
+                None => ConfigError::UnknownPlugin(r.name.clone()),
+            });
+        }
+        on = true;
+    }
+    if plugins
+        .multi_point
+        .enabled
+        .iter()
+        .any(|r| r.name == DEFAULT_PREEMPTION)
+    {
+        on = true;
+    }
+    Ok(on)
+}
+
 fn validate_resources(what: &str, rs: &[ResourceSpec]) -> Result<(), ConfigError> {
     for r in rs {
         if !(1..=100).contains(&r.weight) {
@@ -384,12 +520,17 @@ impl ProfileConfig {
         }
         let default_filters: Vec<Plugin> =
             Plugin::ALL.into_iter().filter(|p| p.is_filter()).collect();
-        let filters = resolve_set(&self.plugins.filter, "filter", &default_filters, |p| {
+        let filter_set = with_multi_point(&self.plugins.multi_point, &self.plugins.filter, |p| {
             p.is_filter()
-        })?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect::<Vec<_>>();
+        })?;
+        let score_set = with_multi_point(&self.plugins.multi_point, &self.plugins.score, |p| {
+            p.default_score_weight().is_some()
+        })?;
+        let preemption = resolve_post_filter(&self.plugins)?;
+        let filters = resolve_set(&filter_set, "filter", &default_filters, |p| p.is_filter())?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect::<Vec<_>>();
         let mut filters_sorted = filters.clone();
         filters_sorted.sort();
         filters_sorted.dedup();
@@ -404,7 +545,7 @@ impl ProfileConfig {
             Plugin::ImageLocality,
         ];
         let mut scores = Vec::new();
-        for (p, w) in resolve_set(&self.plugins.score, "score", &default_scores, |p| {
+        for (p, w) in resolve_set(&score_set, "score", &default_scores, |p| {
             p.default_score_weight().is_some()
         })? {
             let w = w.unwrap_or_else(|| p.default_score_weight().unwrap_or(1));
@@ -473,7 +614,150 @@ impl ProfileConfig {
             filters: filters_sorted,
             scores,
             args: self.plugin_config,
-            preemption: self.preemption,
+            preemption,
+        })
+    }
+}
+
+/// The scheduler's configuration file: kube-scheduler's `KubeSchedulerConfiguration`
+/// (`kubescheduler.config.k8s.io/v1`), the parts this scheduler implements. Fields that
+/// only concern kube-scheduler's process (leader election, client connection, bind
+/// addresses, profiling) are accepted and have no effect; extenders are refused.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SchedulerConfiguration {
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Filter threads for every profile (kube-scheduler's default is 16).
+    #[serde(default)]
+    pub parallelism: Option<usize>,
+    /// The default for profiles that do not set their own.
+    #[serde(default)]
+    pub percentage_of_nodes_to_score: Option<i32>,
+    #[serde(default)]
+    pub pod_initial_backoff_seconds: Option<i64>,
+    #[serde(default)]
+    pub pod_max_backoff_seconds: Option<i64>,
+    #[serde(default)]
+    pub profiles: Vec<ProfileConfig>,
+    #[serde(default)]
+    pub extenders: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub leader_election: Option<serde_json::Value>,
+    #[serde(default)]
+    pub client_connection: Option<serde_json::Value>,
+    #[serde(default)]
+    pub health_bind_address: Option<serde_json::Value>,
+    #[serde(default)]
+    pub healthz_bind_address: Option<serde_json::Value>,
+    #[serde(default)]
+    pub metrics_bind_address: Option<serde_json::Value>,
+    #[serde(default)]
+    pub enable_profiling: Option<bool>,
+    #[serde(default)]
+    pub enable_contention_profiling: Option<bool>,
+    #[serde(default)]
+    pub delay_cache_until_active: Option<bool>,
+}
+
+/// kube-scheduler's defaults for the backoff queue.
+pub const DEFAULT_POD_INITIAL_BACKOFF_SECONDS: u64 = 1;
+pub const DEFAULT_POD_MAX_BACKOFF_SECONDS: u64 = 10;
+pub const API_VERSION: &str = "kubescheduler.config.k8s.io/v1";
+
+/// A validated configuration: at least one profile, distinct scheduler names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub profiles: Vec<Profile>,
+    pub pod_initial_backoff_seconds: u64,
+    pub pod_max_backoff_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            profiles: vec![Profile::default()],
+            pod_initial_backoff_seconds: DEFAULT_POD_INITIAL_BACKOFF_SECONDS,
+            pod_max_backoff_seconds: DEFAULT_POD_MAX_BACKOFF_SECONDS,
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration file's text (YAML or JSON).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: SchedulerConfiguration =
+            yaml_serde::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        raw.validate()
+    }
+}
+
+impl SchedulerConfiguration {
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        if let Some(v) = &self.api_version
+            && v != API_VERSION
+        {
+            return Err(ConfigError::Invalid(format!(
+                "apiVersion {v:?} is not supported (use {API_VERSION:?})"
+            )));
+        }
+        if let Some(k) = &self.kind
+            && k != "KubeSchedulerConfiguration"
+        {
+            return Err(ConfigError::Invalid(format!(
+                "kind {k:?} is not KubeSchedulerConfiguration"
+            )));
+        }
+        if !self.extenders.is_empty() {
+            return Err(ConfigError::Invalid("extenders are not supported".into()));
+        }
+        let initial = self
+            .pod_initial_backoff_seconds
+            .unwrap_or(DEFAULT_POD_INITIAL_BACKOFF_SECONDS as i64);
+        let max = self
+            .pod_max_backoff_seconds
+            .unwrap_or(DEFAULT_POD_MAX_BACKOFF_SECONDS as i64);
+        if initial <= 0 {
+            return Err(ConfigError::Invalid(format!(
+                "podInitialBackoffSeconds {initial} must be greater than 0"
+            )));
+        }
+        if max < initial {
+            return Err(ConfigError::Invalid(format!(
+                "podMaxBackoffSeconds {max} must be at least podInitialBackoffSeconds {initial}"
+            )));
+        }
+        let mut profiles = self.profiles;
+        if profiles.is_empty() {
+            profiles.push(ProfileConfig::default());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut out = Vec::with_capacity(profiles.len());
+        for (i, mut p) in profiles.into_iter().enumerate() {
+            if !names.insert(p.scheduler_name.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "profiles[{i}].schedulerName {:?} is used by another profile",
+                    p.scheduler_name
+                )));
+            }
+            if let Some(par) = self.parallelism {
+                p.parallelism = par;
+            }
+            if p.percentage_of_nodes_to_score.is_none() {
+                p.percentage_of_nodes_to_score = self.percentage_of_nodes_to_score;
+            }
+            let name = p.scheduler_name.clone();
+            out.push(p.validate().map_err(|e| match e {
+                ConfigError::Invalid(m) => ConfigError::Invalid(format!("profile {name:?}: {m}")),
+                other => other,
+            })?);
+        }
+        Ok(Config {
+            profiles: out,
+            pod_initial_backoff_seconds: initial as u64,
+            pod_max_backoff_seconds: max as u64,
         })
     }
 }

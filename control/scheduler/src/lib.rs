@@ -29,8 +29,8 @@ pub mod topology;
 mod tests;
 
 pub use cache::{Cache, Snapshot, SnapshotReader};
-pub use config::{Plugin, Profile, ProfileConfig};
+pub use config::{Config, Plugin, Profile, ProfileConfig, SchedulerConfiguration};
 pub use info::{NodeInfo, PodInfo};
 pub use schedule::{
-    FitError, ScheduleError, ScheduleResult, Scheduler, num_feasible_nodes_to_find,
+    FitError, Nominated, ScheduleError, ScheduleResult, Scheduler, num_feasible_nodes_to_find,
 };

@@ -166,6 +166,30 @@ fn pick(cands: &[Candidate]) -> usize {
     alive[0]
 }
 
+/// kube-scheduler's `PodEligibleToPreemptOthers`: a pod already nominated to a node
+/// where a lower-priority pod is terminating waits for it (its earlier preemption is
+/// still under way) instead of choosing more victims. `Err` is the PostFilter message.
+pub fn eligible_to_preempt(
+    snap: &Snapshot,
+    pod: &PodInfo,
+    nominated_node: Option<&str>,
+) -> Result<(), String> {
+    if pod.preemption_never {
+        return Err("preemption: not eligible due to preemptionPolicy=Never.".into());
+    }
+    if let Some(node) = nominated_node.and_then(|n| snap.get(n))
+        && node
+            .pods
+            .iter()
+            .any(|p| p.terminating && p.priority < pod.priority)
+    {
+        return Err(
+            "preemption: not eligible due to a terminating pod on the nominated node.".into(),
+        );
+    }
+    Ok(())
+}
+
 /// Plans preemption for `pod` after `fit` (all nodes failed). `Ok`: nominate and evict;
 /// `Err`: the PostFilter message to append to the FitError (`preemption: …`).
 pub fn plan(

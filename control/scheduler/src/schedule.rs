@@ -3,10 +3,10 @@
 //! weigh, and pick the best node with random tie-breaking — or a [`FitError`] that says
 //! why no node fits, worded as kube-scheduler words it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::cache::Snapshot;
 use crate::config::{Plugin, Profile};
@@ -150,6 +150,74 @@ pub struct ScheduleResult {
     pub score: i64,
 }
 
+/// Pods that preemption nominated to a node and that are not bound yet. While they
+/// wait for their victims to leave, pods of lower or equal priority are filtered as if
+/// the nominated pods already ran there (kube-scheduler's `addNominatedPods`), so the
+/// room preemption made is not taken by someone else.
+#[derive(Clone, Debug, Default)]
+pub struct Nominated {
+    by_node: HashMap<String, Vec<Arc<PodInfo>>>,
+    node_of: HashMap<String, String>,
+}
+
+impl Nominated {
+    pub fn is_empty(&self) -> bool {
+        self.node_of.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.node_of.len()
+    }
+
+    /// Records `pod` as nominated to `node` (replacing an earlier nomination).
+    pub fn add(&mut self, pod: Arc<PodInfo>, node: &str) {
+        self.remove(&pod.namespace, &pod.name);
+        self.node_of.insert(pod.key(), node.to_string());
+        self.by_node.entry(node.to_string()).or_default().push(pod);
+    }
+
+    /// Forgets the nomination of `namespace/name`; returns its node.
+    pub fn remove(&mut self, namespace: &str, name: &str) -> Option<String> {
+        let node = self.node_of.remove(&format!("{namespace}/{name}"))?;
+        if let Some(v) = self.by_node.get_mut(&node) {
+            v.retain(|p| !(p.namespace == namespace && p.name == name));
+            if v.is_empty() {
+                self.by_node.remove(&node);
+            }
+        }
+        Some(node)
+    }
+
+    pub fn node_of(&self, namespace: &str, name: &str) -> Option<&str> {
+        self.node_of
+            .get(&format!("{namespace}/{name}"))
+            .map(String::as_str)
+    }
+
+    /// For one cycle: by snapshot index, the nominated pods `pod` must make room for
+    /// (priority at least its own, not itself).
+    fn for_cycle(&self, snap: &Snapshot, pod: &PodInfo) -> HashMap<usize, Vec<Arc<PodInfo>>> {
+        let mut out = HashMap::new();
+        for (node, pods) in &self.by_node {
+            let Some(i) = snap.index_of(node) else {
+                continue;
+            };
+            let v: Vec<Arc<PodInfo>> = pods
+                .iter()
+                .filter(|p| {
+                    p.priority >= pod.priority
+                        && !(p.namespace == pod.namespace && p.name == pod.name)
+                })
+                .cloned()
+                .collect();
+            if !v.is_empty() {
+                out.insert(i, v);
+            }
+        }
+        out
+    }
+}
+
 /// Per-cycle state computed by the PreFilter pass.
 #[derive(Clone, Debug)]
 pub struct Cycle<'a> {
@@ -161,6 +229,8 @@ pub struct Cycle<'a> {
     /// checks of NodeResourcesFit can reject: nodes are first checked against the dense
     /// rows, and only nodes that fail there run the filters (for the exact reasons).
     pub plain: bool,
+    /// Nominated pods to count on their nodes, by snapshot index (usually empty).
+    pub nominated: HashMap<usize, Vec<Arc<PodInfo>>>,
 }
 
 impl<'a> Cycle<'a> {
@@ -189,6 +259,7 @@ impl<'a> Cycle<'a> {
             affinity,
             spread,
             plain,
+            nominated: HashMap::new(),
         }
     }
 
@@ -199,10 +270,41 @@ impl<'a> Cycle<'a> {
         i: usize,
         row: &crate::info::NodeHot,
     ) -> FilterResult {
+        if !self.nominated.is_empty()
+            && let Some(extra) = self.nominated.get(&i)
+        {
+            return self.filter_with_nominated(profile, self.snap.node(i), extra);
+        }
         if self.plain && plugins::plain_pod_fits(self.pod, row) {
             return Ok(());
         }
         self.filter(profile, self.snap.node(i))
+    }
+
+    /// kube-scheduler's two passes for a node with nominated pods: with them added (and
+    /// the PreFilter state updated for them), then as the node is — a pod must fit both,
+    /// since a nominated pod may or may not end up there.
+    fn filter_with_nominated(
+        &self,
+        profile: &Profile,
+        node: &NodeInfo,
+        extra: &[Arc<PodInfo>],
+    ) -> FilterResult {
+        let mut with = node.clone();
+        let mut cycle = Cycle {
+            pod: self.pod,
+            snap: self.snap,
+            affinity: self.affinity.clone(),
+            spread: self.spread.clone(),
+            plain: self.plain,
+            nominated: HashMap::new(),
+        };
+        for p in extra {
+            cycle.update(p, &with, 1);
+            with.add_pod(p.clone());
+        }
+        cycle.filter(profile, &with)?;
+        self.filter(profile, node)
     }
 
     /// Runs the enabled filters in order; stops at the first failure.
@@ -293,9 +395,39 @@ impl Scheduler {
         snap: &Snapshot,
         pod: &PodInfo,
     ) -> Result<ScheduleResult, ScheduleError> {
+        self.schedule_with(snap, pod, &Nominated::default())
+    }
+
+    /// Schedules one pod, counting nominated pods on their nodes. A pod that was itself
+    /// nominated tries its nominated node first and takes it if it fits there
+    /// (kube-scheduler's `evaluateNominatedNode`).
+    pub fn schedule_with(
+        &mut self,
+        snap: &Snapshot,
+        pod: &PodInfo,
+        nominated: &Nominated,
+    ) -> Result<ScheduleResult, ScheduleError> {
         let n = snap.len();
         if n == 0 {
             return Err(ScheduleError::NoNodes);
+        }
+        if let Some(i) = nominated
+            .node_of(&pod.namespace, &pod.name)
+            .and_then(|node| snap.index_of(node))
+        {
+            let mut cycle = Cycle::new(&self.profile, pod, snap);
+            if !nominated.is_empty() {
+                cycle.nominated = nominated.for_cycle(snap, pod);
+            }
+            if cycle.filter_at(&self.profile, i, snap.row(i)).is_ok() {
+                return Ok(ScheduleResult {
+                    node: snap.node(i).name().to_string(),
+                    node_index: i,
+                    evaluated_nodes: 1,
+                    feasible_nodes: 1,
+                    score: 0,
+                });
+            }
         }
         // NodeAffinity PreFilter: a pod pinned to node names only looks at those nodes.
         let pinned: Option<Vec<usize>> = if self.profile.filter_enabled(Plugin::NodeAffinity) {
@@ -305,7 +437,10 @@ impl Scheduler {
         } else {
             None
         };
-        let cycle = Cycle::new(&self.profile, pod, snap);
+        let mut cycle = Cycle::new(&self.profile, pod, snap);
+        if !nominated.is_empty() {
+            cycle.nominated = nominated.for_cycle(snap, pod);
+        }
         let candidates = pinned.as_ref().map_or(n, Vec::len);
         let to_find =
             num_feasible_nodes_to_find(self.profile.percentage_of_nodes_to_score, candidates);

@@ -1,26 +1,42 @@
 //! The scheduler's loop: it keeps the decision core's node cache current from informers
-//! over the QUIC node protocol (Nodes, and Pods for what runs where), queues the pods
-//! that are ours and unbound, places each with `clipper_scheduler::Scheduler`, assumes
-//! the placement, binds through `pods/binding` over HTTPS, and records `Scheduled` or
-//! `FailedScheduling` events as kube-scheduler words them.
+//! over the QUIC node protocol (Nodes, Pods, Namespaces, PodDisruptionBudgets), queues
+//! the pods that are ours and unbound (by priority, with backoff — see [`queue`]), places
+//! each with `clipper_scheduler::Scheduler` under the profile its `schedulerName` names,
+//! assumes the placement, and binds through `pods/binding` over HTTPS without waiting:
+//! binds run concurrently while the next pod is decided, as kube-scheduler's binding
+//! cycle does. A failed bind forgets the assumption and backs off.
 //!
-//! Unschedulable pods wait in their own set and go back to the active queue on a cluster
-//! event that could make them fit (a node added or changed, a pod deleted), not by
-//! polling. Preemption and the PriorityClass order of the queue are not wired here yet.
+//! A pod that fits nowhere is planned for preemption (DefaultPreemption): the preemptor
+//! is nominated to the chosen node (`status.nominatedNodeName`), each victim gets the
+//! `DisruptionTarget` condition, an event, and is deleted; until the preemptor binds,
+//! lower-priority pods are filtered as if it already ran there. `FailedScheduling`,
+//! `Scheduled` and `Preempted` events are worded as kube-scheduler words them.
+//!
+//! Unschedulable pods wait for a cluster event that could make them fit (a node added
+//! or changed, an assigned pod deleted, or for pods with affinity or spread terms an
+//! assigned pod added), or at most five minutes — never a polling loop.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+pub mod queue;
+
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clipper_client::{Change, ClientError, Informer, QuicClient, RestClient};
-use clipper_proto::api::core::v1::{Node, Pod};
+use clipper_proto::api::core::v1::{Namespace, Node, Pod};
+use clipper_proto::api::policy::v1::PodDisruptionBudget;
+use clipper_proto::selector::LabelSelectorExpr;
 use clipper_proto::wire::WatchRequest;
-use clipper_scheduler::{Cache, PodInfo, Profile, ScheduleError, Scheduler};
+use clipper_scheduler::preemption::{self, Pdb};
+use clipper_scheduler::schedule::Rng;
+use clipper_scheduler::{Cache, Config, Nominated, PodInfo, ScheduleError, Scheduler};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-/// Pods waiting in the active queue at most; more are picked up as the queue drains
-/// (they stay known in `pending`).
-pub const MAX_ACTIVE: usize = 100_000;
+use queue::{Backoff, Hint, Key, Queue};
+
+/// Binds in flight at most; the loop stops deciding while this many are outstanding.
+pub const MAX_INFLIGHT_BINDS: usize = 512;
 
 /// What the loop did, for tests and metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,9 +44,10 @@ pub struct Stats {
     pub bound: u64,
     pub failed_attempts: u64,
     pub bind_errors: u64,
+    /// Preemptions carried out (a preemptor nominated and its victims deleted).
+    pub preemptions: u64,
+    pub victims: u64,
 }
-
-type Key = (String, String);
 
 fn key_of(p: &Pod) -> Key {
     (
@@ -53,22 +70,66 @@ fn scheduler_name(p: &Pod) -> &str {
         .unwrap_or("default-scheduler")
 }
 
+fn priority(p: &Pod) -> i32 {
+    p.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
+}
+
+fn nominated_node(p: &Pod) -> Option<&str> {
+    p.status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
 fn now_rfc3339() -> String {
     clipper_proto::Time::now().to_string()
+}
+
+/// Whether a Node change can make an unschedulable pod fit (kube-scheduler's
+/// NodeUpdate hints: allocatable, labels, taints, unschedulable).
+fn node_change_matters(old: &Node, new: &Node) -> bool {
+    let spec = |n: &Node| n.spec.as_ref().map(|s| (s.unschedulable, s.taints.clone()));
+    let alloc = |n: &Node| n.status.as_ref().map(|s| s.allocatable.clone());
+    old.metadata.labels != new.metadata.labels || spec(old) != spec(new) || alloc(old) != alloc(new)
+}
+
+fn pdb_of(p: &PodDisruptionBudget) -> Option<Pdb> {
+    let spec = p.spec.as_ref()?;
+    let selector = LabelSelectorExpr::from_api(spec.selector.as_ref()).ok()?;
+    let status = p.status.as_ref();
+    Some(Pdb {
+        namespace: p.metadata.namespace.clone().unwrap_or_default(),
+        selector,
+        disruptions_allowed: status.map_or(0, |s| s.disruptions_allowed),
+        disrupted_pods: status
+            .and_then(|s| s.disrupted_pods.as_ref())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// The outcome of a bind task.
+struct BindDone {
+    key: Key,
+    result: Result<(), ClientError>,
 }
 
 pub struct SchedulerLoop {
     rest: Arc<RestClient>,
     nodes: Informer<Node>,
     pods: Informer<Pod>,
+    namespaces: Informer<Namespace>,
+    pdbs: Informer<PodDisruptionBudget>,
     cache: Cache,
-    scheduler: Scheduler,
-    profile_name: String,
+    /// By schedulerName.
+    profiles: HashMap<String, Scheduler>,
+    queue: Queue,
     /// Unbound pods of ours, by key (the latest version seen).
     pending: HashMap<Key, Arc<Pod>>,
-    active: VecDeque<Key>,
-    queued: BTreeSet<Key>,
-    unschedulable: BTreeSet<Key>,
+    nominated: Nominated,
+    bind_tx: mpsc::UnboundedSender<BindDone>,
+    bind_rx: mpsc::UnboundedReceiver<BindDone>,
+    inflight: usize,
     pub stats: Stats,
 }
 
@@ -76,37 +137,72 @@ impl SchedulerLoop {
     pub fn new(
         quic: &Arc<QuicClient>,
         rest: Arc<RestClient>,
-        profile: Profile,
+        config: Config,
         seed: u64,
     ) -> SchedulerLoop {
-        let watch = |resource: &str| WatchRequest {
+        let watch = |group: &str, resource: &str| WatchRequest {
+            group: group.into(),
             version: "v1".into(),
             resource: resource.into(),
             ..Default::default()
         };
+        let (bind_tx, bind_rx) = mpsc::unbounded_channel();
+        let backoff = Backoff {
+            initial: Duration::from_secs(config.pod_initial_backoff_seconds),
+            max: Duration::from_secs(config.pod_max_backoff_seconds),
+        };
         SchedulerLoop {
             rest,
-            nodes: Informer::new(quic.watch(watch("nodes"))),
-            pods: Informer::new(quic.watch(watch("pods"))),
+            nodes: Informer::new(quic.watch(watch("", "nodes"))),
+            pods: Informer::new(quic.watch(watch("", "pods"))),
+            namespaces: Informer::new(quic.watch(watch("", "namespaces"))),
+            pdbs: Informer::new(quic.watch(watch("policy", "poddisruptionbudgets"))),
             cache: Cache::new(),
-            profile_name: profile.scheduler_name.clone(),
-            scheduler: Scheduler::new(profile, seed),
+            profiles: config
+                .profiles
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (p.scheduler_name.clone(), Scheduler::new(p, seed + i as u64)))
+                .collect(),
+            queue: Queue::new(backoff),
             pending: HashMap::new(),
-            active: VecDeque::new(),
-            queued: BTreeSet::new(),
-            unschedulable: BTreeSet::new(),
+            nominated: Nominated::default(),
+            bind_tx,
+            bind_rx,
+            inflight: 0,
             stats: Stats::default(),
         }
+    }
+
+    fn synced(&self) -> bool {
+        self.nodes.cache().synced()
+            && self.pods.cache().synced()
+            && self.namespaces.cache().synced()
+            && self.pdbs.cache().synced()
     }
 
     /// Runs until `stop` turns true or a watch fails for good.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<Stats, ClientError> {
         loop {
-            let synced = self.nodes.cache().synced() && self.pods.cache().synced();
-            let work = synced && !self.active.is_empty();
+            let now = Instant::now();
+            self.queue.flush_unschedulable(now);
+            let work =
+                self.synced() && self.inflight < MAX_INFLIGHT_BINDS && self.queue.has_ready(now);
+            let deadline = self.queue.next_deadline();
+            let timer = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(self.stats),
+                done = self.bind_rx.recv() => {
+                    if let Some(done) = done {
+                        self.bind_done(done);
+                    }
+                }
                 changes = self.nodes.next() => {
                     let changes = changes?;
                     self.on_nodes(changes);
@@ -115,190 +211,363 @@ impl SchedulerLoop {
                     let changes = changes?;
                     self.on_pods(changes);
                 }
+                changes = self.namespaces.next() => {
+                    let changes = changes?;
+                    self.on_namespaces(changes);
+                }
+                changes = self.pdbs.next() => {
+                    // Read from the informer's cache when preemption needs them.
+                    let _ = changes?;
+                }
                 _ = std::future::ready(()), if work => {
                     self.schedule_one().await;
                 }
+                _ = timer => {}
             }
         }
     }
 
-    fn wake_unschedulable(&mut self) {
-        for k in std::mem::take(&mut self.unschedulable) {
-            self.enqueue(k);
-        }
-    }
-
-    fn enqueue(&mut self, k: Key) {
-        if self.active.len() < MAX_ACTIVE && self.queued.insert(k.clone()) {
-            self.active.push_back(k);
-        }
-    }
-
     fn on_nodes(&mut self, changes: Vec<Change<Node>>) {
-        let mut changed = false;
+        let mut wake = false;
         for c in changes {
             match c {
-                Change::Added(n) | Change::Updated { new: n, .. } => {
+                Change::Added(n) => {
                     self.cache.upsert_node(&n);
-                    changed = true;
+                    wake = true;
+                }
+                Change::Updated { old, new } => {
+                    self.cache.upsert_node(&new);
+                    wake |= node_change_matters(&old, &new);
                 }
                 Change::Deleted(n) => {
                     let _ = self
                         .cache
                         .remove_node(n.metadata.name.as_deref().unwrap_or(""));
                 }
-                Change::Synced(_) => changed = true,
+                Change::Synced(_) => wake = true,
             }
         }
-        if changed {
-            self.wake_unschedulable();
+        if wake {
+            self.queue.on_event(Instant::now(), Hint::All);
+        }
+    }
+
+    fn on_namespaces(&mut self, changes: Vec<Change<Namespace>>) {
+        for c in changes {
+            match c {
+                Change::Added(n) | Change::Updated { new: n, .. } => {
+                    let labels = n
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default();
+                    self.cache
+                        .upsert_namespace(n.metadata.name.as_deref().unwrap_or(""), labels);
+                }
+                Change::Deleted(_) | Change::Synced(_) => {}
+            }
         }
     }
 
     fn on_pods(&mut self, changes: Vec<Change<Pod>>) {
+        let mut hint: Option<Hint> = None;
+        let mut raise = |h: Hint| {
+            hint = Some(match (hint, h) {
+                (Some(Hint::All), _) | (_, Hint::All) => Hint::All,
+                _ => h,
+            })
+        };
         for c in changes {
             match c {
-                Change::Added(p) => self.pod_seen(p),
+                Change::Added(p) => {
+                    if self.pod_seen(p) {
+                        raise(Hint::AssignedPodAdded);
+                    }
+                }
                 Change::Updated { old, new } => {
                     let bound_before = !node_name(&old).is_empty();
                     if bound_before {
                         let (ns, name) = key_of(&old);
                         self.cache.remove_pod(&ns, &name);
                     }
-                    self.pod_seen(new);
+                    let labels_changed = old.metadata.labels != new.metadata.labels;
+                    if self.pod_seen(new) && (!bound_before || labels_changed) {
+                        raise(Hint::AssignedPodAdded);
+                    }
                 }
                 Change::Deleted(p) => {
                     let k = key_of(&p);
                     self.pending.remove(&k);
-                    self.unschedulable.remove(&k);
-                    self.queued.remove(&k);
+                    self.queue.remove(&k);
+                    self.nominated.remove(&k.0, &k.1);
                     if self.cache.remove_pod(&k.0, &k.1) {
                         // Room freed: what did not fit may fit now.
-                        self.wake_unschedulable();
+                        raise(Hint::All);
                     }
                 }
                 Change::Synced(_) => {}
             }
         }
+        if let Some(h) = hint {
+            self.queue.on_event(Instant::now(), h);
+        }
     }
 
-    fn pod_seen(&mut self, p: Arc<Pod>) {
+    /// Takes in a pod's latest version; returns whether it is an assigned pod.
+    fn pod_seen(&mut self, p: Arc<Pod>) -> bool {
         let k = key_of(&p);
         let terminating = p.metadata.deletion_timestamp.is_some();
         if !node_name(&p).is_empty() {
             self.pending.remove(&k);
-            self.unschedulable.remove(&k);
-            self.queued.remove(&k);
+            self.queue.remove(&k);
+            self.nominated.remove(&k.0, &k.1);
             if let Err(e) = self.cache.add_pod(&p) {
                 tracing::debug!(error = %e, "pod already in the cache");
             }
-        } else if scheduler_name(&p) == self.profile_name && !terminating {
-            self.pending.insert(k.clone(), p);
-            if !self.unschedulable.contains(&k) {
-                self.enqueue(k);
+            true
+        } else if self.profiles.contains_key(scheduler_name(&p)) && !terminating {
+            if let Some(node) = nominated_node(&p)
+                && self.nominated.node_of(&k.0, &k.1) != Some(node)
+            {
+                // Nominated earlier (by us before a restart, or by another instance).
+                self.nominated.add(Arc::new(PodInfo::from_pod(&p)), node);
             }
+            self.queue.add(k.clone(), priority(&p), Instant::now());
+            self.pending.insert(k, p);
+            false
         } else {
             self.pending.remove(&k);
+            self.queue.remove(&k);
+            false
+        }
+    }
+
+    fn bind_done(&mut self, done: BindDone) {
+        self.inflight -= 1;
+        let k = done.key;
+        match done.result {
+            Ok(()) => {
+                self.stats.bound += 1;
+                self.pending.remove(&k);
+                self.queue.remove(&k);
+                self.nominated.remove(&k.0, &k.1);
+            }
+            Err(e) => {
+                self.stats.bind_errors += 1;
+                let _ = self.cache.forget(&k.0, &k.1);
+                let gone = matches!(&e, ClientError::Status(s) if s.code == 404);
+                if gone {
+                    self.pending.remove(&k);
+                    self.queue.remove(&k);
+                } else {
+                    tracing::warn!(error = %e, pod = %format!("{}/{}", k.0, k.1), "binding failed");
+                    self.queue.failed(k, Instant::now(), false, false);
+                }
+            }
         }
     }
 
     async fn schedule_one(&mut self) {
-        let Some(k) = self.active.pop_front() else {
+        let Some(k) = self.queue.pop(Instant::now()) else {
             return;
         };
-        self.queued.remove(&k);
         let Some(pod) = self.pending.get(&k).cloned() else {
+            self.queue.remove(&k);
+            return;
+        };
+        let Some(sched) = self.profiles.get_mut(scheduler_name(&pod)) else {
+            self.queue.remove(&k);
             return;
         };
         let info = PodInfo::from_pod(&pod);
         let snap = self.cache.snapshot();
-        match self.scheduler.schedule(&snap, &info) {
+        let component = sched.profile.scheduler_name.clone();
+        let err = match sched.schedule_with(&snap, &info, &self.nominated) {
             Ok(result) => {
                 if let Err(e) = self.cache.assume(&info, &result.node) {
                     tracing::warn!(error = %e, pod = %info.key(), "cannot assume");
+                    self.queue.failed(k, Instant::now(), false, false);
                     return;
                 }
-                match self.bind(&pod, &result.node).await {
-                    Ok(()) => {
-                        self.stats.bound += 1;
-                        self.pending.remove(&k);
-                        self.event(
-                            &pod,
+                self.inflight += 1;
+                let rest = self.rest.clone();
+                let tx = self.bind_tx.clone();
+                tokio::spawn(async move {
+                    let node = result.node;
+                    let result = bind(&rest, &pod, &node).await;
+                    if result.is_ok() {
+                        let (ns, name) = &k;
+                        let message = format!("Successfully assigned {ns}/{name} to {node}");
+                        event(&rest, &component, &pod, "Normal", "Scheduled", &message).await;
+                    }
+                    let _ = tx.send(BindDone { key: k, result });
+                });
+                return;
+            }
+            Err(err) => err,
+        };
+        self.stats.failed_attempts += 1;
+        let mut plan = None;
+        let message = match err {
+            ScheduleError::NoNodes => "no nodes available to schedule pods".to_string(),
+            ScheduleError::Fit(mut f) => {
+                if sched.profile.preemption {
+                    let pdbs: Vec<Pdb> = self
+                        .pdbs
+                        .cache()
+                        .list()
+                        .iter()
+                        .filter_map(|p| pdb_of(p))
+                        .collect();
+                    let mut rng = Rng::new(sched.rng().next_u64());
+                    let nominated_to = self.nominated.node_of(&k.0, &k.1);
+                    match preemption::eligible_to_preempt(&snap, &info, nominated_to)
+                        .and_then(|()| preemption::plan(sched, &snap, &info, &f, &pdbs, &mut rng))
+                    {
+                        Ok(p) => plan = Some(p),
+                        Err(msg) => f.post_filter_msg = Some(msg),
+                    }
+                }
+                f.to_string()
+            }
+        };
+        if let Some(plan) = plan {
+            self.preempt(&pod, &info, plan, &component).await;
+        }
+        let wakes = !info.required_affinity.is_empty() || !info.spread.is_empty();
+        self.queue.failed(k, Instant::now(), true, wakes);
+        event(
+            &self.rest,
+            &component,
+            &pod,
+            "Warning",
+            "FailedScheduling",
+            &message,
+        )
+        .await;
+    }
+
+    /// Carries out a preemption plan: nominate, mark and delete the victims.
+    async fn preempt(
+        &mut self,
+        pod: &Pod,
+        info: &PodInfo,
+        plan: preemption::Plan,
+        component: &str,
+    ) {
+        let (ns, name) = key_of(pod);
+        let nominate = json!({"status": {"nominatedNodeName": plan.node}});
+        if let Err(e) = self
+            .rest
+            .patch(
+                &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
+                "application/merge-patch+json",
+                &nominate,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, pod = %info.key(), "cannot set nominatedNodeName");
+            return;
+        }
+        self.nominated.add(Arc::new(info.clone()), &plan.node);
+        self.stats.preemptions += 1;
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        for v in &plan.victims {
+            let path = format!("/api/v1/namespaces/{}/pods/{}", v.namespace, v.name);
+            let condition = json!({"status": {"conditions": [{
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "PreemptionByScheduler",
+                "message": format!("{component}: preempting to accommodate a higher priority pod"),
+                "lastTransitionTime": now_rfc3339(),
+            }]}});
+            if let Err(e) = self
+                .rest
+                .patch(
+                    &format!("{path}/status"),
+                    "application/strategic-merge-patch+json",
+                    &condition,
+                )
+                .await
+            {
+                tracing::debug!(error = %e, victim = %v.key(), "DisruptionTarget condition");
+            }
+            let victim = self
+                .pods
+                .cache()
+                .get(&v.namespace, &v.name)
+                .map(|p| (*p).clone());
+            match self.rest.delete(&path).await {
+                Ok(_) => {
+                    self.stats.victims += 1;
+                    if let Some(victim) = victim {
+                        event(
+                            &self.rest,
+                            component,
+                            &victim,
                             "Normal",
-                            "Scheduled",
-                            &format!("Successfully assigned {}/{} to {}", k.0, k.1, result.node),
+                            "Preempted",
+                            &format!("Preempted by pod {uid} on node {}", plan.node),
                         )
                         .await;
                     }
-                    Err(e) => {
-                        self.stats.bind_errors += 1;
-                        let _ = self.cache.forget(&k.0, &k.1);
-                        let gone = matches!(&e, ClientError::Status(s) if s.code == 404);
-                        if !gone {
-                            // Retried on the next cluster event, never in a tight loop.
-                            tracing::warn!(error = %e, pod = %info.key(), "binding failed");
-                            self.unschedulable.insert(k);
-                        }
-                    }
                 }
-            }
-            Err(err) => {
-                self.stats.failed_attempts += 1;
-                let message = match &err {
-                    ScheduleError::NoNodes => "no nodes available to schedule pods".to_string(),
-                    ScheduleError::Fit(f) => f.to_string(),
-                };
-                self.unschedulable.insert(k);
-                self.event(&pod, "Warning", "FailedScheduling", &message)
-                    .await;
+                Err(ClientError::Status(s)) if s.code == 404 => {}
+                Err(e) => tracing::warn!(error = %e, victim = %v.key(), "cannot delete victim"),
             }
         }
     }
+}
 
-    async fn bind(&self, pod: &Pod, node: &str) -> Result<(), ClientError> {
-        let (ns, name) = key_of(pod);
-        let binding = json!({
-            "apiVersion": "v1",
-            "kind": "Binding",
-            "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-        });
-        self.rest
-            .create(
-                &format!("/api/v1/namespaces/{ns}/pods/{name}/binding"),
-                &binding,
-            )
-            .await
-            .map(|_| ())
-    }
+async fn bind(rest: &RestClient, pod: &Pod, node: &str) -> Result<(), ClientError> {
+    let (ns, name) = key_of(pod);
+    let binding = json!({
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    });
+    rest.create(
+        &format!("/api/v1/namespaces/{ns}/pods/{name}/binding"),
+        &binding,
+    )
+    .await
+    .map(|_| ())
+}
 
-    /// A core/v1 Event about `pod` (what `kubectl describe pod` lists).
-    async fn event(&self, pod: &Pod, type_: &str, reason: &str, message: &str) {
-        let (ns, name) = key_of(pod);
-        let now = now_rfc3339();
-        let ev = json!({
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": format!("{name}."), "namespace": ns},
-            "involvedObject": {
-                "apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
-                "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version,
-            },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "source": {"component": self.profile_name},
-            "reportingComponent": self.profile_name,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        });
-        if let Err(e) = self
-            .rest
-            .create(&format!("/api/v1/namespaces/{ns}/events"), &ev)
-            .await
-        {
-            tracing::debug!(error = %e, "recording an event failed");
-        }
+/// A core/v1 Event about `pod` (what `kubectl describe pod` lists).
+async fn event(
+    rest: &RestClient,
+    component: &str,
+    pod: &Pod,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) {
+    let (ns, name) = key_of(pod);
+    let now = now_rfc3339();
+    let ev = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": format!("{name}."), "namespace": ns},
+        "involvedObject": {
+            "apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name,
+            "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version,
+        },
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": {"component": component},
+        "reportingComponent": component,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    if let Err(e) = rest
+        .create(&format!("/api/v1/namespaces/{ns}/events"), &ev)
+        .await
+    {
+        tracing::debug!(error = %e, "recording an event failed");
     }
 }

@@ -618,6 +618,14 @@ const SYSTEM_PRIORITY_CLASSES: &[(&str, i32)] = &[
     ("system-cluster-critical", SYSTEM_CRITICAL_PRIORITY),
 ];
 
+/// The value of a built-in `system-` priority class, if `name` is one.
+pub(crate) fn system_priority_class_value(name: &str) -> Option<i32> {
+    SYSTEM_PRIORITY_CLASSES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+}
+
 pub(crate) fn validate_priority_class(pc: &PriorityClass) -> ErrorList {
     let mut errs = Vec::new();
     let name = s(&pc.metadata.name);

@@ -19,6 +19,7 @@ mod defaults;
 pub mod field;
 pub mod meta;
 mod misc;
+pub(crate) use misc::system_priority_class_value;
 pub mod names;
 mod networking;
 mod pod;

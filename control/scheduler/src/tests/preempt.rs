@@ -205,3 +205,77 @@ fn preemption_for_anti_affinity_and_ports() {
         "n0: [db1] pdb=0"
     );
 }
+
+#[test]
+fn nominated_pods_keep_their_room() {
+    // Two nodes with 4 cpu each; n0 has 3 cpu free after `low`, n1 is full.
+    let ns = vec![node("n0", json!({})), node("n1", json!({}))];
+    let pods = vec![
+        on(prio("low", 0, "1", T1), "n0"),
+        on(prio("big", 0, "4", T1), "n1"),
+    ];
+    let snap = Snapshot::build(&ns, &pods);
+    let mut nominated = crate::schedule::Nominated::default();
+    // A priority-100 pod nominated to n0 wants 3 cpu there.
+    let preemptor = Arc::new(pi(&prio("pre", 100, "3", T2)));
+    nominated.add(preemptor.clone(), "n0");
+    assert_eq!(nominated.node_of("default", "pre"), Some("n0"));
+
+    let mut s = Scheduler::new(Default::default(), 3);
+    // A lower-priority pod asking 1 cpu: n0 counts the nominated pod, so nothing fits.
+    let lower = pi(&prio("lower", 10, "1", T2));
+    match s.schedule_with(&snap, &lower, &nominated) {
+        Err(ScheduleError::Fit(e)) => assert_eq!(
+            e.to_string(),
+            "0/2 nodes are available: 2 Insufficient cpu.",
+            "the room preemption made on n0 is kept for the nominated pod"
+        ),
+        other => panic!("expected a FitError, got {other:?}"),
+    }
+    // Without the nomination the same pod fits on n0.
+    assert_eq!(s.schedule(&snap, &lower).unwrap().node, "n0");
+    // A higher-priority pod does not make room for a lower-priority nomination.
+    let higher = pi(&prio("higher", 1000, "1", T2));
+    assert_eq!(
+        s.schedule_with(&snap, &higher, &nominated).unwrap().node,
+        "n0"
+    );
+    // The nominated pod itself goes to its node first, without scoring.
+    let r = s.schedule_with(&snap, &preemptor, &nominated).unwrap();
+    assert_eq!((r.node.as_str(), r.evaluated_nodes), ("n0", 1));
+    // Forgetting the nomination frees the room.
+    assert_eq!(nominated.remove("default", "pre").as_deref(), Some("n0"));
+    assert!(nominated.is_empty());
+    assert_eq!(
+        s.schedule_with(&snap, &lower, &nominated).unwrap().node,
+        "n0"
+    );
+}
+
+#[test]
+fn a_nominated_pod_waits_for_terminating_victims() {
+    let ns = vec![node("n0", json!({}))];
+    let mut victim = on(prio("low", 0, "4", T1), "n0");
+    victim.metadata.deletion_timestamp = Some(clipper_proto::Time::parse(T2).unwrap());
+    let snap = Snapshot::build(&ns, &[victim]);
+    let high = pi(&prio("high", 100, "2", T2));
+    assert_eq!(
+        crate::preemption::eligible_to_preempt(&snap, &high, Some("n0")),
+        Err("preemption: not eligible due to a terminating pod on the nominated node.".into())
+    );
+    // Not nominated yet, or nominated elsewhere: eligible.
+    assert_eq!(
+        crate::preemption::eligible_to_preempt(&snap, &high, None),
+        Ok(())
+    );
+    assert_eq!(
+        crate::preemption::eligible_to_preempt(&snap, &high, Some("n9")),
+        Ok(())
+    );
+    // A terminating pod of higher priority does not count.
+    let low = pi(&prio("lower", -5, "1", T2));
+    assert_eq!(
+        crate::preemption::eligible_to_preempt(&snap, &low, Some("n0")),
+        Ok(())
+    );
+}

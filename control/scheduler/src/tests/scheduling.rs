@@ -304,7 +304,10 @@ plugins:
     disabled: [{name: "*"}]
     enabled: [{name: NodeResourcesFit, weight: 5}, {name: ImageLocality}]
 pluginConfig:
-  nodeResourcesFit:
+- name: NodeResourcesFit
+  args:
+    kind: NodeResourcesFitArgs
+    apiVersion: kubescheduler.config.k8s.io/v1
     scoringStrategy:
       type: MostAllocated
       resources: [{name: cpu, weight: 2}, {name: memory}]
@@ -359,13 +362,13 @@ pluginConfig:
     assert!(matches!(bad("parallelism: 0"), ConfigError::Invalid(_)));
     assert!(matches!(
         bad(
-            "pluginConfig: {nodeResourcesFit: {scoringStrategy: {type: RequestedToCapacityRatio, requestedToCapacityRatio: {shape: [{utilization: 50, score: 1}, {utilization: 10, score: 2}]}}}}"
+            "pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: RequestedToCapacityRatio, requestedToCapacityRatio: {shape: [{utilization: 50, score: 1}, {utilization: 10, score: 2}]}}}}]"
         ),
         ConfigError::Invalid(_)
     ));
     assert!(matches!(
         bad(
-            "pluginConfig: {nodeResourcesFit: {scoringStrategy: {type: RequestedToCapacityRatio, requestedToCapacityRatio: {shape: [{utilization: 50, score: 11}]}}}}"
+            "pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: RequestedToCapacityRatio, requestedToCapacityRatio: {shape: [{utilization: 50, score: 11}]}}}}]"
         ),
         ConfigError::Invalid(_)
     ));
@@ -503,4 +506,117 @@ fn dense_rows_agree_with_the_filters() {
         json!({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 1, "hostPort": 1}]}]}}),
     ));
     assert!(!crate::schedule::Cycle::new(&profile, &ported, &snap).plain);
+}
+
+#[test]
+fn scheduler_configuration_file() {
+    use crate::config::Config;
+    let c = Config::parse(
+        r#"
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+parallelism: 4
+percentageOfNodesToScore: 30
+podInitialBackoffSeconds: 2
+podMaxBackoffSeconds: 20
+leaderElection: {leaderElect: false}
+clientConnection: {kubeconfig: /etc/kubernetes/scheduler.conf}
+profiles:
+- schedulerName: default-scheduler
+- schedulerName: packer
+  percentageOfNodesToScore: 100
+  plugins:
+    multiPoint:
+      disabled: [{name: ImageLocality}, {name: NodePorts}]
+    score:
+      enabled: [{name: NodeResourcesFit, weight: 7}]
+    postFilter:
+      disabled: [{name: DefaultPreemption}]
+  pluginConfig:
+  - name: NodeResourcesFit
+    args: {scoringStrategy: {type: MostAllocated}}
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (c.pod_initial_backoff_seconds, c.pod_max_backoff_seconds),
+        (2, 20)
+    );
+    let [d, p] = &c.profiles[..] else {
+        panic!("two profiles expected, got {:?}", c.profiles)
+    };
+    assert_eq!(
+        (
+            d.scheduler_name.as_str(),
+            d.parallelism,
+            d.percentage_of_nodes_to_score
+        ),
+        ("default-scheduler", 4, Some(30))
+    );
+    assert!(d.preemption && d.filter_enabled(Plugin::NodePorts));
+    assert_eq!(p.percentage_of_nodes_to_score, Some(100));
+    assert!(!p.preemption, "postFilter disabled DefaultPreemption");
+    assert!(
+        !p.filter_enabled(Plugin::NodePorts),
+        "multiPoint disable reaches filter"
+    );
+    assert_eq!(p.score_weight(Plugin::ImageLocality), None);
+    assert_eq!(p.score_weight(Plugin::NodeResourcesFit), Some(7));
+    assert_eq!(
+        p.args.node_resources_fit.scoring_strategy.kind,
+        crate::config::ScoringStrategyType::MostAllocated
+    );
+    // An empty file is kube-scheduler's defaults.
+    assert_eq!(Config::parse("{}").unwrap(), Config::default());
+
+    let err = |y: &str| Config::parse(y).unwrap_err().to_string();
+    for (y, want) in [
+        (
+            "apiVersion: kubescheduler.config.k8s.io/v1beta3",
+            "is not supported",
+        ),
+        ("kind: Pod", "is not KubeSchedulerConfiguration"),
+        (
+            "profiles: [{schedulerName: a}, {schedulerName: a}]",
+            "is used by another profile",
+        ),
+        ("podInitialBackoffSeconds: 0", "must be greater than 0"),
+        (
+            "podInitialBackoffSeconds: 5\npodMaxBackoffSeconds: 2",
+            "must be at least",
+        ),
+        (
+            "extenders: [{urlPrefix: 'http://x'}]",
+            "extenders are not supported",
+        ),
+        (
+            "profiles: [{pluginConfig: [{name: PodTopologySpread, args: {}}]}]",
+            "not supported",
+        ),
+        (
+            "profiles: [{pluginConfig: [{name: Nope}]}]",
+            "unknown plugin",
+        ),
+        (
+            "profiles: [{pluginConfig: [{name: NodeResourcesFit, args: {kind: InterPodAffinityArgs}}]}]",
+            "is not \"NodeResourcesFitArgs\"",
+        ),
+        (
+            "profiles: [{plugins: {postFilter: {enabled: [{name: NodePorts}]}}}]",
+            "no postFilter extension point",
+        ),
+        (
+            "profiles: [{plugins: {preBind: {}}}]",
+            "unknown field `preBind`",
+        ),
+        (
+            "profiles: [{schedulerName: x, percentageOfNodesToScore: 101}]",
+            "profile \"x\": percentageOfNodesToScore 101",
+        ),
+        ("parallelism: 0", "parallelism 0 not in range"),
+        ("nonsense: 1", "unknown field `nonsense`"),
+    ] {
+        let e = err(y);
+        assert!(e.contains(want), "{y:?}: got {e:?}, want {want:?}");
+    }
 }

@@ -67,17 +67,17 @@ fn resource_scores() {
         68
     );
     // RequestedToCapacityRatio with a bin-packing shape (0→0, 100→10): 50% used → 50.
-    let cfg: ProfileConfig = serde_json::from_value(json!({"pluginConfig": {"nodeResourcesFit": {"scoringStrategy": {
+    let cfg: ProfileConfig = serde_json::from_value(json!({"pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {
         "type": "RequestedToCapacityRatio",
-        "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]}}}}}))
+        "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]}}}}]}))
     .unwrap();
     let prof = cfg.validate().unwrap();
     let s = &prof.args.node_resources_fit.scoring_strategy;
     assert_eq!(plugins::resources_fit_score(s, &p, &info), 50);
     // Spreading shape (0→10, 100→0): 25% → 75.
-    let cfg: ProfileConfig = serde_json::from_value(json!({"pluginConfig": {"nodeResourcesFit": {"scoringStrategy": {
+    let cfg: ProfileConfig = serde_json::from_value(json!({"pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {
         "type": "RequestedToCapacityRatio",
-        "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10}, {"utilization": 100, "score": 0}]}}}}}))
+        "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10}, {"utilization": 100, "score": 0}]}}}}]}))
     .unwrap();
     let prof = cfg.validate().unwrap();
     let s = &prof.args.node_resources_fit.scoring_strategy;
