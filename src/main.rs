@@ -46,6 +46,16 @@ enum Command {
         #[arg(long)]
         scheduler_config: Option<PathBuf>,
     },
+    /// Run one of the benchmarks of perf/ (they are separate binaries installed next to
+    /// `clipper`; `cargo build --release -p clipper-perf` builds them). Without a name,
+    /// lists them.
+    Bench {
+        /// store, proto, scheduler, scheduler-core, proxy or apiserver.
+        name: Option<String>,
+        /// Passed to the benchmark (e.g. --quick, --workload SchedulingBasic).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the service proxy standalone from a static configuration file (YAML, or JSON by
     /// extension; see dataplane/proxy.example.yaml). Prints `listening <name> <address>` per
     /// service once it serves.
@@ -81,6 +91,9 @@ fn main() -> ExitCode {
             .map_err(|e| anyhow::anyhow!("{}", format!("{e:#}").replace('\n', " ")));
         return report(result);
     }
+    if let Command::Bench { name, args } = &cli.command {
+        return report(bench(name.as_deref(), args));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -111,10 +124,69 @@ fn main() -> ExitCode {
                 )
                 .await
             }
-            Command::Proxy { .. } => unreachable!("handled before the runtime starts"),
+            Command::Proxy { .. } | Command::Bench { .. } => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     report(result)
+}
+
+/// The benchmarks of perf/: `clipper bench NAME` runs the binary `NAME-bench`.
+const BENCHES: [(&str, &str); 6] = [
+    (
+        "store",
+        "embedded store vs etcd: durable creates/s, watch latency",
+    ),
+    ("proto", "rkyv vs JSON encode/decode of API objects"),
+    (
+        "scheduler",
+        "scheduler_perf workloads through the API server, vs kube-scheduler",
+    ),
+    (
+        "scheduler-core",
+        "the scheduler's decision core alone, in process",
+    ),
+    ("proxy", "the io_uring proxy vs HAProxy, nginx and IPVS"),
+    (
+        "apiserver",
+        "API server creates, LIST, watch fan-out over HTTPS and QUIC",
+    ),
+];
+
+/// `clipper bench`: finds `<name>-bench` next to this executable and runs it, passing
+/// its exit status through.
+fn bench(name: Option<&str>, args: &[String]) -> anyhow::Result<()> {
+    let Some(name) = name else {
+        println!("benchmarks (clipper bench NAME [ARGS]; --quick for a smoke run):");
+        for (n, what) in BENCHES {
+            println!("  {n:<15} {what}");
+        }
+        return Ok(());
+    };
+    if !BENCHES.iter().any(|(n, _)| *n == name) {
+        let known: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).collect();
+        anyhow::bail!("no benchmark {name:?}; known: {}", known.join(", "));
+    }
+    let exe = std::env::current_exe().context("locating the clipper executable")?;
+    let dir = exe
+        .parent()
+        .context("the clipper executable has no directory")?;
+    let bin = dir.join(format!("{name}-bench"));
+    if !bin.exists() {
+        anyhow::bail!(
+            "{} is not installed next to clipper; build the benchmarks with `cargo build --release -p clipper-perf` (they land in the same directory)",
+            bin.display()
+        );
+    }
+    let status = std::process::Command::new(&bin)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {}", bin.display()))?;
+    if !status.success() {
+        anyhow::bail!("{name}-bench failed ({status})");
+    }
+    Ok(())
 }
 
 /// The exit code for `result`; an error is printed as one line.
