@@ -106,6 +106,10 @@ struct ServiceEntry {
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<BTreeMap<String, ServiceEntry>>,
+    /// Services whose sockets could not be bound.
+    bind_errors: AtomicU64,
+    /// Service addresses listened on (each by every thread).
+    listeners: AtomicU64,
 }
 
 fn escape(v: &str) -> String {
@@ -145,6 +149,21 @@ impl Metrics {
         }
     }
 
+    /// Counts a service whose sockets could not be bound.
+    pub fn record_bind_error(&self) {
+        self.bind_errors.fetch_add(1, Relaxed);
+    }
+
+    /// Services whose sockets could not be bound, since start.
+    pub fn bind_errors(&self) -> u64 {
+        self.bind_errors.load(Relaxed)
+    }
+
+    /// Sets the number of service addresses listened on.
+    pub fn set_listeners(&self, n: u64) {
+        self.listeners.store(n, Relaxed);
+    }
+
     /// Drops every series of service `name`.
     pub fn remove_service(&self, name: &str) {
         self.inner.lock().remove(name);
@@ -154,6 +173,27 @@ impl Metrics {
     pub fn render_prometheus(&self) -> String {
         let inner = self.inner.lock();
         let mut out = String::new();
+        let globals: [(&str, &str, &str, &AtomicU64); 2] = [
+            (
+                "clipper_proxy_listeners",
+                "gauge",
+                "Service addresses listened on (each by every proxy thread).",
+                &self.listeners,
+            ),
+            (
+                "clipper_proxy_bind_errors_total",
+                "counter",
+                "Services whose listening sockets could not be bound.",
+                &self.bind_errors,
+            ),
+        ];
+        for (name, kind, help, v) in globals {
+            let v = v.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
         type SvcGet = fn(&ServiceStats) -> &AtomicU64;
         let svc_counters: [(&str, &str, &str, SvcGet); 7] = [
             (
@@ -299,5 +339,160 @@ mod tests {
         assert!(text.contains("clipper_proxy_backend_connect_latency_seconds_count{service=\"default/web\\\"x\",backend=\"10.0.0.1:80\"} 2"));
         m.retain_backends("default/web\"x", &[]);
         assert!(!m.render_prometheus().contains("10.0.0.1:80"));
+    }
+
+    type Labels = Vec<(String, String)>;
+
+    /// Parses `name{k="v",...} value` (labels optional); `None` if malformed.
+    fn parse_sample(line: &str) -> Option<(String, Labels, f64)> {
+        let (head, value) = line.rsplit_once(' ')?;
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().ok()?,
+        };
+        let (name, labels) = match head.split_once('{') {
+            None => (head, Vec::new()),
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}')?;
+                let mut labels = Vec::new();
+                let mut chars = body.chars().peekable();
+                while chars.peek().is_some() {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    let valid_key = key.chars().enumerate().all(|(i, c)| {
+                        c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+                    });
+                    if key.is_empty() || !valid_key || chars.next()? != '"' {
+                        return None;
+                    }
+                    let mut v = String::new();
+                    loop {
+                        match chars.next()? {
+                            '\\' => match chars.next()? {
+                                'n' => v.push('\n'),
+                                c @ ('\\' | '"') => v.push(c),
+                                _ => return None,
+                            },
+                            '"' => break,
+                            c => v.push(c),
+                        }
+                    }
+                    labels.push((key, v));
+                    match chars.next() {
+                        None => break,
+                        Some(',') => {}
+                        Some(_) => return None,
+                    }
+                }
+                (name, labels)
+            }
+        };
+        let valid_name = name.chars().enumerate().all(|(i, c)| {
+            c == '_' || c == ':' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+        });
+        (valid_name && !name.is_empty()).then(|| (name.to_owned(), labels, value))
+    }
+
+    #[test]
+    fn exposition_format_is_well_formed() {
+        let m = Metrics::default();
+        m.set_listeners(3);
+        m.record_bind_error();
+        for (svc, port) in [("ns/a", 80u16), ("ns/b\\\"\n", 81)] {
+            m.service(svc).accepted.fetch_add(5, Relaxed);
+            for n in 1..=2u8 {
+                let b = m.backend(svc, SocketAddr::from(([10, 0, 0, n], port)));
+                b.connections.fetch_add(2, Relaxed);
+                b.bytes_to_backend.fetch_add(1_000, Relaxed);
+                b.bytes_from_backend.fetch_add(2_000, Relaxed);
+                b.connect_errors.fetch_add(1, Relaxed);
+                for d in [10_000, 400_000, 7_000_000, 9_000_000_000] {
+                    b.connect_latency.observe(d);
+                }
+            }
+        }
+        let text = m.render_prometheus();
+        assert!(text.ends_with('\n'));
+        let mut families: BTreeMap<String, String> = BTreeMap::new();
+        let mut current: Option<(String, String)> = None;
+        let mut pending_help: Option<String> = None;
+        // Histogram series: labels without `le` → (le bounds in order, counts), _count.
+        type Series = BTreeMap<Labels, (Vec<(f64, f64)>, Option<f64>)>;
+        let mut histograms: Series = BTreeMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("HELP has text");
+                assert!(!help.is_empty());
+                assert!(pending_help.is_none(), "HELP without TYPE before {line}");
+                pending_help = Some(name.to_owned());
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE has a kind");
+                assert_eq!(pending_help.take().as_deref(), Some(name), "HELP then TYPE");
+                assert!(matches!(kind, "counter" | "gauge" | "histogram"), "{line}");
+                if kind == "counter" {
+                    assert!(name.ends_with("_total"), "counter {name} ends in _total");
+                }
+                let fresh = families.insert(name.to_owned(), kind.to_owned());
+                assert!(fresh.is_none(), "family {name} declared twice");
+                current = Some((name.to_owned(), kind.to_owned()));
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unknown comment {line}");
+            let (name, mut labels, value) =
+                parse_sample(line).unwrap_or_else(|| panic!("malformed sample {line:?}"));
+            let (family, kind) = current.clone().expect("sample after its TYPE");
+            assert!(value >= 0.0 && value.is_finite(), "{line}");
+            if kind != "histogram" {
+                assert_eq!(name, family, "{line}");
+                continue;
+            }
+            let suffix = name.strip_prefix(&family).expect("histogram sample name");
+            match suffix {
+                "_bucket" => {
+                    let pos = labels.iter().position(|(k, _)| k == "le").expect("le");
+                    let (_, le) = labels.remove(pos);
+                    let le: f64 = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().expect("le is a number")
+                    };
+                    histograms.entry(labels).or_default().0.push((le, value));
+                }
+                "_count" => histograms.entry(labels).or_default().1 = Some(value),
+                "_sum" => assert!(value > 0.0),
+                _ => panic!("unexpected histogram sample {line}"),
+            }
+        }
+        assert!(pending_help.is_none());
+        for name in [
+            "clipper_proxy_listeners",
+            "clipper_proxy_bind_errors_total",
+            "clipper_proxy_accepted_total",
+            "clipper_proxy_backend_connections_total",
+            "clipper_proxy_backend_bytes_to_backend_total",
+            "clipper_proxy_backend_bytes_from_backend_total",
+            "clipper_proxy_backend_connect_errors_total",
+            "clipper_proxy_backend_connect_latency_seconds",
+        ] {
+            assert!(families.contains_key(name), "{name} missing");
+        }
+        assert_eq!(histograms.len(), 4, "one latency series per backend");
+        for (labels, (buckets, count)) in &histograms {
+            assert_eq!(buckets.len(), LATENCY_BUCKETS_US.len() + 1, "{labels:?}");
+            assert!(
+                buckets
+                    .windows(2)
+                    .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
+            );
+            let (last_le, last) = buckets.last().copied().unwrap();
+            assert!(last_le.is_infinite());
+            assert_eq!(Some(last), *count, "+Inf bucket equals _count");
+            assert_eq!(last, 4.0);
+            // 10 µs, 400 µs, 7 ms fall in buckets; 9 s only in +Inf.
+            assert_eq!(buckets[buckets.len() - 2].1, 3.0);
+        }
+        // Label values come back unescaped exactly.
+        assert!(histograms.keys().any(|l| l[0].1 == "ns/b\\\"\n"));
     }
 }

@@ -33,6 +33,17 @@ pub struct ServiceKey {
     pub protocol: Protocol,
 }
 
+impl std::fmt::Display for ServiceKey {
+    /// `127.0.0.1:53/UDP`, `[::1]:80/TCP`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = match self.protocol {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        };
+        write!(f, "{}/{p}", self.addr)
+    }
+}
+
 /// EndpointSlice conditions of one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conditions {

@@ -107,6 +107,10 @@ impl TableHandle {
 
     /// Applies `changes` and swaps the result in as one atomic step: a reader sees all of
     /// them or none. Lookups are never paused.
+    ///
+    /// An upsert of a key the table lacks adds the service and a removal drops it; which
+    /// addresses are *listened on* is the driver's business: `ProxyHandle::apply` binds or
+    /// closes the listeners around its call to this.
     pub fn apply(&self, changes: impl IntoIterator<Item = Change>) -> ApplyOutcome {
         let _w = self.writer.lock();
         let cur = self.current.load_full();

@@ -7,10 +7,16 @@
 //! core's next deadline). A connection's buffers and sockets are freed only once every
 //! operation that references them has completed (pending ones are cancelled first), so the
 //! kernel never writes into freed memory.
+//!
+//! Listeners come and go at run time ([`ProxyHandle::apply`], in `control.rs`): the caller's
+//! thread binds the sockets and queues them to each thread, which adopts them when its
+//! eventfd wakes it.
 
+mod control;
 mod udp;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use parking_lot::Mutex;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -19,15 +25,19 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+pub use control::{APPLY_TIMEOUT, ApplyError, ApplyReport, Listening};
+use control::{Ack, Command, CommandQueue, Control, QueueCloser};
 
 use crate::balance::SplitMix64;
 use crate::bufring::BufRing;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::service::{Protocol, ServiceKey};
-use crate::table::TableHandle;
+use crate::table::{Change, TableHandle};
 use crate::tcp::{Accepted, Action, ConnId, ConnectError, Event, Side, TcpCore, TcpLimits};
 use crate::udp::{FlowId, UdpCore, UdpLimits, Verdict};
 use crate::{Nanos, SECOND};
@@ -48,7 +58,8 @@ const BUFFER_GROUP: u16 = 0;
 /// and re-armed when the queue has drained).
 const MAX_QUEUED_CHUNKS: usize = 4;
 /// Provided buffers per thread for UDP replies from backends, each [`udp::MAX_DATAGRAM`]
-/// bytes (16 MiB of address space); a buffer is returned as soon as its datagram is sent on.
+/// bytes (16 MiB of address space, registered when a thread gets its first UDP service); a
+/// buffer is returned as soon as its datagram is sent on.
 const UDP_PROVIDED_BUFFERS: u16 = 256;
 const UDP_BUFFER_GROUP: u16 = 1;
 /// Listen backlog per socket (the kernel caps it at net.core.somaxconn).
@@ -59,6 +70,8 @@ const MAX_WAIT: Duration = Duration::from_millis(500);
 const SWEEP_PERIOD: Nanos = SECOND;
 /// Longest a stopping thread waits for its cancelled operations to complete.
 const STOP_DRAIN: Duration = Duration::from_secs(2);
+/// Longest [`start_with`] waits for the threads to set up their rings.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A driver error.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +87,9 @@ pub enum DriverError {
         /// Cause.
         source: io::Error,
     },
+    /// A service of the configuration could not be served (at start).
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
     /// A worker thread panicked.
     #[error("proxy worker thread panicked")]
     Panicked,
@@ -90,17 +106,16 @@ pub struct ProxyHandle {
     threads: Vec<JoinHandle<Result<(), DriverError>>>,
     stop: Arc<AtomicBool>,
     wakers: Vec<Arc<OwnedFd>>,
+    /// One command queue per thread, same order as `threads`.
+    queues: Vec<Arc<CommandQueue>>,
     table: Arc<TableHandle>,
-    listen: Vec<(String, SocketAddr)>,
+    /// Served listeners; serialises [`ProxyHandle::apply`].
+    control: Mutex<Control>,
 }
 
 impl ProxyHandle {
-    /// The address service `name` actually listens on (port 0 in the file resolved).
-    pub fn listen_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.listen.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
-    }
-
-    /// The live service table: apply changes to it to update backends while serving.
+    /// The live service table. Applying changes to it directly swaps services' endpoints of
+    /// served addresses but opens or closes no listener: use [`ProxyHandle::apply`] for that.
     pub fn table(&self) -> &Arc<TableHandle> {
         &self.table
     }
@@ -110,17 +125,9 @@ impl ProxyHandle {
         self.table.metrics()
     }
 
-    /// Applies endpoint/service changes to the live table and wakes every thread, so that
-    /// UDP flows to deleted backends are dropped at once rather than at the next event.
-    /// Listeners are fixed at start: a change may update a served address's backends, not
-    /// add a new address.
-    pub fn apply(
-        &self,
-        changes: impl IntoIterator<Item = crate::Change>,
-    ) -> crate::table::ApplyOutcome {
-        let outcome = self.table.apply(changes);
-        self.wake_all();
-        outcome
+    /// Number of proxy threads.
+    pub fn threads(&self) -> usize {
+        self.queues.len()
     }
 
     fn wake_all(&self) {
@@ -173,17 +180,6 @@ pub fn run(config: &Config, threads: usize) -> Result<(), DriverError> {
     start(config, threads)?.join()
 }
 
-fn listener(addr: SocketAddr) -> Result<Socket, DriverError> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)
-        .map_err(io_err("creating listener"))?;
-    s.set_reuse_address(true).map_err(io_err("SO_REUSEADDR"))?;
-    s.set_reuse_port(true).map_err(io_err("SO_REUSEPORT"))?;
-    s.bind(&addr.into())
-        .map_err(io_err(format!("binding {addr}")))?;
-    s.listen(LISTEN_BACKLOG).map_err(io_err("listen"))?;
-    Ok(s)
-}
-
 /// Driver tuning that is not part of the configuration file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DriverOptions {
@@ -213,15 +209,36 @@ pub fn start(config: &Config, threads: usize) -> Result<ProxyHandle, DriverError
     start_with(config, threads, DriverOptions::default())
 }
 
-/// Binds every TCP service's listeners (one per thread, SO_REUSEPORT) and starts the threads.
-/// A listen port of 0 is resolved once and shared by all threads. UDP services are loaded
-/// into the table but not served yet.
+/// Starts `threads` threads (each with its ring set up before this returns) with an empty
+/// table and the configuration's limits, then serves the configuration's services through
+/// [`ProxyHandle::apply`]: one SO_REUSEPORT listener (TCP) or socket (UDP) per thread and
+/// service, a port 0 resolved once and shared by all threads. A configuration without
+/// services starts a proxy that serves nothing until `apply` adds services.
+///
+/// Fails (and stops the threads) if a thread cannot set up its ring or a configured
+/// service cannot be served: a static file names what must be served.
 pub fn start_with(
     config: &Config,
     threads: usize,
     options: DriverOptions,
 ) -> Result<ProxyHandle, DriverError> {
     config.validate()?;
+    let handle = spawn(threads, options, config.tcp_limits(), config.udp_limits())?;
+    let report = handle.apply(config.specs().into_iter().map(Change::Upsert));
+    if let Some(e) = report.errors.into_iter().next() {
+        let _ = handle.shutdown();
+        return Err(DriverError::Apply(e));
+    }
+    Ok(handle)
+}
+
+/// Starts the threads, each with its ring, eventfd and command queue, serving nothing yet.
+fn spawn(
+    threads: usize,
+    options: DriverOptions,
+    limits: TcpLimits,
+    udp_limits: UdpLimits,
+) -> Result<ProxyHandle, DriverError> {
     let multishot = options.multishot_recv;
     let provided_buffers = options
         .provided_buffers
@@ -229,68 +246,24 @@ pub fn start_with(
         .checked_next_power_of_two()
         .unwrap_or(32_768);
     let threads = threads.max(1);
-    let mut specs = config.specs();
-    let mut per_thread: Vec<Vec<(Socket, SocketAddr)>> = (0..threads).map(|_| Vec::new()).collect();
-    let mut listen = Vec::new();
-    for spec in specs.iter_mut().filter(|s| s.key.protocol == Protocol::Tcp) {
-        let first = listener(spec.key.addr)?;
-        let bound = first
-            .local_addr()
-            .map_err(io_err("getsockname"))?
-            .as_socket()
-            .ok_or_else(|| DriverError::Io {
-                what: "listener address".into(),
-                source: io::Error::other("not an IP address"),
-            })?;
-        spec.key = ServiceKey {
-            addr: bound,
-            protocol: Protocol::Tcp,
-        };
-        listen.push((spec.name.clone(), bound));
-        per_thread[0].push((first, bound));
-        for t in per_thread.iter_mut().skip(1) {
-            t.push((listener(bound)?, bound));
-        }
-    }
-    let mut udp_per_thread: Vec<Vec<(Socket, SocketAddr)>> =
-        (0..threads).map(|_| Vec::new()).collect();
-    for spec in specs.iter_mut().filter(|s| s.key.protocol == Protocol::Udp) {
-        let what = format!("binding UDP {}", spec.key.addr);
-        let first = udp::udp_listener(spec.key.addr).map_err(io_err(what.clone()))?;
-        let bound = first
-            .local_addr()
-            .map_err(io_err("getsockname"))?
-            .as_socket()
-            .ok_or_else(|| DriverError::Io {
-                what: "listener address".into(),
-                source: io::Error::other("not an IP address"),
-            })?;
-        spec.key = ServiceKey {
-            addr: bound,
-            protocol: Protocol::Udp,
-        };
-        listen.push((spec.name.clone(), bound));
-        udp_per_thread[0].push((first, bound));
-        for t in udp_per_thread.iter_mut().skip(1) {
-            t.push((
-                udp::udp_listener(bound).map_err(io_err(what.clone()))?,
-                bound,
-            ));
-        }
-    }
     let table = Arc::new(TableHandle::new(Arc::new(Metrics::default())));
-    table.replace_all(specs);
-    let udp_limits = config.udp_limits();
     let stop = Arc::new(AtomicBool::new(false));
     let cores = if options.pin_threads {
         core_affinity::get_core_ids().unwrap_or_default()
     } else {
         Vec::new()
     };
-    let limits = config.tcp_limits();
-    let mut handles = Vec::new();
-    let mut wakers = Vec::new();
-    for (i, (listeners, udp_listeners)) in per_thread.into_iter().zip(udp_per_thread).enumerate() {
+    let mut handle = ProxyHandle {
+        threads: Vec::new(),
+        stop: stop.clone(),
+        wakers: Vec::new(),
+        queues: Vec::new(),
+        table: table.clone(),
+        control: Mutex::new(Control::default()),
+    };
+    // Each thread reports once whether its ring is set up.
+    let (ready_tx, ready_rx) = mpsc::channel::<bool>();
+    for i in 0..threads {
         // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if efd < 0 {
@@ -301,36 +274,52 @@ pub fn start_with(
         }
         // SAFETY: `efd` is a fresh descriptor that nothing else owns.
         let waker = Arc::new(unsafe { OwnedFd::from_raw_fd(efd) });
-        wakers.push(waker.clone());
-        let (table, stop) = (table.clone(), stop.clone());
+        let queue = Arc::new(CommandQueue::default());
+        handle.wakers.push(waker.clone());
+        handle.queues.push(queue.clone());
+        let (table, stop, ready) = (table.clone(), stop.clone(), ready_tx.clone());
         let core_id = (!cores.is_empty()).then(|| cores[i % cores.len()]);
         let h = std::thread::Builder::new()
             .name(format!("clipper-proxy-{i}"))
             .spawn(move || {
+                // However this thread ends, commands sent to it from then on fail at once.
+                let _closer = QueueCloser(queue.clone());
                 if let Some(c) = core_id {
                     core_affinity::set_for_current(c);
                 }
                 let seed = 0x5eed_0000 + i as u64;
                 let io = WorkerIo {
-                    listeners,
-                    udp_listeners,
                     waker,
+                    queue,
                     stop,
                     provided_buffers,
                     multishot,
                 };
-                Worker::new(table, limits, udp_limits, io, seed)?.run()
+                let worker = Worker::new(table, limits, udp_limits, io, seed);
+                let _ = ready.send(worker.is_ok());
+                worker?.run()
             })
             .map_err(io_err("spawning proxy thread"))?;
-        handles.push(h);
+        handle.threads.push(h);
     }
-    Ok(ProxyHandle {
-        threads: handles,
-        stop,
-        wakers,
-        table,
-        listen,
-    })
+    drop(ready_tx);
+    let deadline = Instant::now() + START_TIMEOUT;
+    for _ in 0..threads {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ready_rx.recv_timeout(left) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                // A thread failed to set up (its error is what join returns) or did not
+                // report in time.
+                let err = handle.shutdown().err();
+                return Err(err.unwrap_or_else(|| DriverError::Io {
+                    what: "starting proxy threads".into(),
+                    source: io::Error::from(io::ErrorKind::TimedOut),
+                }));
+            }
+        }
+    }
+    Ok(handle)
 }
 
 // user_data layout: kind (8 bits) | attempt (8 bits) | slot (32 bits).
@@ -410,43 +399,126 @@ struct DConn {
 
 /// What a worker thread is handed.
 struct WorkerIo {
-    listeners: Vec<(Socket, SocketAddr)>,
-    udp_listeners: Vec<(Socket, SocketAddr)>,
     waker: Arc<OwnedFd>,
+    queue: Arc<CommandQueue>,
     stop: Arc<AtomicBool>,
     provided_buffers: u16,
     multishot: bool,
 }
 
+/// Slots whose indices go into `user_data`. A slot's generation changes when it is freed,
+/// so that a stale index (a paused accept, a flow's listener) is recognised. Slots are freed
+/// only once no operation references them.
+struct Slab<T> {
+    slots: Vec<(u8, Option<T>)>,
+    free: Vec<usize>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    /// Stores `v` and returns its index and generation.
+    fn insert(&mut self, v: T) -> (usize, u8) {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push((0, None));
+                self.slots.len() - 1
+            }
+        };
+        self.slots[i].1 = Some(v);
+        (i, self.slots[i].0)
+    }
+
+    /// The value at `i` if its generation is `generation`.
+    fn get(&self, i: usize, generation: u8) -> Option<&T> {
+        match self.slots.get(i) {
+            Some((g, Some(v))) if *g == generation => Some(v),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, i: usize, generation: u8) -> Option<&mut T> {
+        match self.slots.get_mut(i) {
+            Some((g, Some(v))) if *g == generation => Some(v),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, i: usize, generation: u8) -> Option<T> {
+        let (g, slot) = self.slots.get_mut(i)?;
+        if *g != generation {
+            return None;
+        }
+        let v = slot.take()?;
+        *g = g.wrapping_add(1);
+        self.free.push(i);
+        Some(v)
+    }
+}
+
+/// A TCP listener of one thread.
+struct TcpListenerSlot {
+    sock: Socket,
+    addr: SocketAddr,
+    /// A multishot accept is in flight (its final completion has not arrived).
+    armed: bool,
+    /// Being closed: freed (socket closed, `ack` answered) at the accept's final completion.
+    closing: bool,
+    ack: Option<Ack>,
+}
+
+/// A UDP service socket of one thread, with its posted `recvmsg`.
 struct UdpListener {
     sock: Socket,
     addr: SocketAddr,
     msg: Box<udp::MsgBuf>,
+    /// A `recvmsg` is in flight (the kernel may write into `msg`).
+    armed: bool,
+    /// Being closed: freed at the `recvmsg`'s completion.
+    closing: bool,
+    ack: Option<Ack>,
 }
 
 struct Worker {
     // Field order matters: the ring is dropped (and its operations torn down) before the
-    // buffer rings and the connections whose memory those operations use.
+    // buffer rings and the connections and listeners whose memory those operations use.
     ring: IoUring,
     bufs: BufRing,
+    /// Registered when the first UDP service arrives.
     udp_bufs: Option<BufRing>,
     udp: UdpCore<SplitMix64>,
-    udp_listeners: Vec<UdpListener>,
-    /// Flow id → (connected backend socket, index of the listener replies go out of).
-    flows: HashMap<u64, (Socket, usize)>,
+    udp_listeners: Slab<UdpListener>,
+    /// Listen address → slot, for the UDP sockets not being closed.
+    udp_by_addr: HashMap<SocketAddr, (usize, u8)>,
+    /// Flow id → (connected backend socket, slot and generation of the listener replies go
+    /// out of).
+    flows: HashMap<u64, (Socket, usize, u8)>,
     /// Flows whose recv found no provided buffer; re-posted at the end of the loop.
     starved_flows: Vec<u64>,
     /// Submitted operations whose final completion has not been reaped.
     outstanding: usize,
     /// Listeners whose accept stopped for lack of resources; re-armed at the next sweep.
-    paused_accepts: Vec<usize>,
+    paused_accepts: Vec<(usize, u8)>,
     /// Use multishot recv for TCP relays.
     multishot: bool,
     core: TcpCore<SplitMix64>,
-    listeners: Vec<(Socket, SocketAddr)>,
+    listeners: Slab<TcpListenerSlot>,
+    /// Listen address → slot, for the TCP listeners not being closed.
+    tcp_by_addr: HashMap<SocketAddr, (usize, u8)>,
     conns: Vec<Option<DConn>>,
     waker: Arc<OwnedFd>,
     wake_buf: Box<[u8; 8]>,
+    /// The eventfd fired: look at the command queue.
+    woken: bool,
+    queue: Arc<CommandQueue>,
     stop: Arc<AtomicBool>,
     origin: Instant,
     /// Entries that did not fit in the submission queue.
@@ -473,9 +545,8 @@ impl Worker {
         seed: u64,
     ) -> Result<Worker, DriverError> {
         let WorkerIo {
-            listeners,
-            udp_listeners,
             waker,
+            queue,
             stop,
             provided_buffers,
             multishot,
@@ -483,42 +554,26 @@ impl Worker {
         let ring = build_ring().map_err(io_err("io_uring_setup"))?;
         let bufs = BufRing::new(&ring, provided_buffers, RELAY_BUFFER_BYTES, BUFFER_GROUP)
             .map_err(io_err("registering the provided-buffer ring"))?;
-        let udp_bufs = if udp_listeners.is_empty() {
-            None
-        } else {
-            Some(
-                BufRing::new(
-                    &ring,
-                    UDP_PROVIDED_BUFFERS,
-                    udp::MAX_DATAGRAM,
-                    UDP_BUFFER_GROUP,
-                )
-                .map_err(io_err("registering the UDP buffer ring"))?,
-            )
-        };
         Ok(Worker {
             ring,
             bufs,
-            udp_bufs,
+            udp_bufs: None,
             udp: UdpCore::new(table.clone(), udp_limits, SplitMix64(seed ^ 0x0da7_a9a3)),
-            udp_listeners: udp_listeners
-                .into_iter()
-                .map(|(sock, addr)| UdpListener {
-                    sock,
-                    addr,
-                    msg: udp::MsgBuf::new(),
-                })
-                .collect(),
+            udp_listeners: Slab::default(),
+            udp_by_addr: HashMap::new(),
             flows: HashMap::new(),
             starved_flows: Vec::new(),
             outstanding: 0,
             paused_accepts: Vec::new(),
             multishot,
             core: TcpCore::new(table, limits, SplitMix64(seed)),
-            listeners,
+            listeners: Slab::default(),
+            tcp_by_addr: HashMap::new(),
             conns: Vec::new(),
             waker,
             wake_buf: Box::new([0; 8]),
+            woken: false,
+            queue,
             stop,
             origin: Instant::now(),
             backlog: VecDeque::new(),
@@ -537,7 +592,8 @@ impl Worker {
         }
         // SAFETY: every pointer in `e` refers to memory that stays valid until its
         // completion is reaped: buffers and addresses are boxed in a `DConn` that is freed
-        // only when its `inflight` count is zero, and `wake_buf` lives as long as the ring.
+        // only when its `inflight` count is zero, a UDP listener's `msg` is freed only after
+        // its `recvmsg` completed, and `wake_buf` lives as long as the ring.
         if unsafe { self.ring.submission().push(&e) }.is_err() {
             self.backlog.push_back(e);
         }
@@ -553,11 +609,17 @@ impl Worker {
         }
     }
 
-    fn arm_accept(&mut self, i: usize) {
-        let fd = self.listeners[i].0.as_raw_fd();
-        let e = opcode::AcceptMulti::new(types::Fd(fd))
+    fn arm_accept(&mut self, i: usize, generation: u8) {
+        let Some(l) = self.listeners.get_mut(i, generation) else {
+            return;
+        };
+        if l.armed || l.closing {
+            return;
+        }
+        l.armed = true;
+        let e = opcode::AcceptMulti::new(types::Fd(l.sock.as_raw_fd()))
             .build()
-            .user_data(ud(K_ACCEPT, 0, i));
+            .user_data(ud(K_ACCEPT, generation, i));
         self.push(e);
     }
 
@@ -572,13 +634,142 @@ impl Worker {
         self.push(e);
     }
 
+    /// Carries out the queued commands. First catches up with the table, so that a `Sync`
+    /// (and any other acknowledgement) means this thread has seen it.
+    fn run_commands(&mut self) {
+        let commands = self.queue.take();
+        if commands.is_empty() {
+            return;
+        }
+        self.udp.sync_table();
+        self.close_flows();
+        for c in commands {
+            match c {
+                Command::Listen { key, sock, ack } => self.listen(key, sock, ack),
+                Command::Close { key, ack } => match key.protocol {
+                    Protocol::Tcp => self.close_tcp_listener(key.addr, ack),
+                    Protocol::Udp => self.close_udp_listener(key.addr, ack),
+                },
+                Command::Sync { ack } => ack.send(Ok(())),
+            }
+        }
+    }
+
+    /// Starts serving `key` on `sock`: a multishot accept (TCP) or a posted `recvmsg` (UDP).
+    fn listen(&mut self, key: ServiceKey, sock: Socket, ack: Ack) {
+        let addr = key.addr;
+        match key.protocol {
+            Protocol::Tcp => {
+                let (i, g) = self.listeners.insert(TcpListenerSlot {
+                    sock,
+                    addr,
+                    armed: false,
+                    closing: false,
+                    ack: None,
+                });
+                // Should a listener for this address still be closing (an earlier apply
+                // timed out), the new one takes over the name.
+                self.tcp_by_addr.insert(addr, (i, g));
+                self.arm_accept(i, g);
+            }
+            Protocol::Udp => {
+                if self.udp_bufs.is_none() {
+                    match BufRing::new(
+                        &self.ring,
+                        UDP_PROVIDED_BUFFERS,
+                        udp::MAX_DATAGRAM,
+                        UDP_BUFFER_GROUP,
+                    ) {
+                        Ok(b) => self.udp_bufs = Some(b),
+                        Err(e) => {
+                            // Dropping `sock` closes it; the other threads serve the service.
+                            return ack.send(Err(format!("registering the UDP buffer ring: {e}")));
+                        }
+                    }
+                }
+                let (i, g) = self.udp_listeners.insert(UdpListener {
+                    sock,
+                    addr,
+                    msg: udp::MsgBuf::new(),
+                    armed: false,
+                    closing: false,
+                    ack: None,
+                });
+                self.udp_by_addr.insert(addr, (i, g));
+                self.arm_udp_listen(i, g);
+            }
+        }
+        ack.send(Ok(()));
+    }
+
+    /// Stops accepting on `addr`: the listening socket is shut down (it leaves the
+    /// SO_REUSEPORT group and stops listening at once), its accept cancelled, and the socket
+    /// closed when the accept's final completion arrives. Connections already accepted are
+    /// untouched.
+    fn close_tcp_listener(&mut self, addr: SocketAddr, ack: Ack) {
+        let Some((i, g)) = self.tcp_by_addr.remove(&addr) else {
+            return ack.send(Ok(()));
+        };
+        let Some(l) = self.listeners.get_mut(i, g) else {
+            return ack.send(Ok(()));
+        };
+        l.closing = true;
+        l.ack = Some(ack);
+        let _ = l.sock.shutdown(std::net::Shutdown::Read);
+        if l.armed {
+            let e = opcode::AsyncCancel::new(ud(K_ACCEPT, g, i))
+                .build()
+                .user_data(ud(K_CANCEL, 0, 0));
+            self.push(e);
+        } else {
+            self.free_tcp_listener(i, g);
+        }
+    }
+
+    fn free_tcp_listener(&mut self, i: usize, generation: u8) {
+        self.paused_accepts.retain(|p| *p != (i, generation));
+        if let Some(l) = self.listeners.remove(i, generation) {
+            drop(l.sock);
+            if let Some(ack) = l.ack {
+                ack.send(Ok(()));
+            }
+        }
+    }
+
+    /// Stops receiving on UDP `addr`: the posted `recvmsg` is cancelled and the socket
+    /// closed at its completion. The service's flows go when the table drops the service.
+    fn close_udp_listener(&mut self, addr: SocketAddr, ack: Ack) {
+        let Some((i, g)) = self.udp_by_addr.remove(&addr) else {
+            return ack.send(Ok(()));
+        };
+        let Some(l) = self.udp_listeners.get_mut(i, g) else {
+            return ack.send(Ok(()));
+        };
+        l.closing = true;
+        l.ack = Some(ack);
+        if l.armed {
+            let e = opcode::AsyncCancel::new(ud(K_UDP_LISTEN, g, i))
+                .build()
+                .user_data(ud(K_CANCEL, 0, 0));
+            self.push(e);
+        } else {
+            self.free_udp_listener(i, g);
+        }
+    }
+
+    fn free_udp_listener(&mut self, i: usize, generation: u8) {
+        if let Some(l) = self.udp_listeners.remove(i, generation) {
+            drop(l.sock);
+            if let Some(ack) = l.ack {
+                ack.send(Ok(()));
+            }
+        }
+    }
+
     fn run(mut self) -> Result<(), DriverError> {
-        for i in 0..self.listeners.len() {
-            self.arm_accept(i);
-        }
-        for i in 0..self.udp_listeners.len() {
-            self.arm_udp_listen(i);
-        }
+        // Commands queued before this thread started (the eventfd also still holds their
+        // wake-up, which is harmless).
+        self.run_commands();
         self.arm_wake();
         let mut next_sweep = self.now() + SWEEP_PERIOD;
         let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(RING_ENTRIES as usize * 2);
@@ -620,6 +811,9 @@ impl Worker {
                 self.complete(u, res, flags);
                 self.execute();
             }
+            if std::mem::take(&mut self.woken) {
+                self.run_commands();
+            }
             let now = self.now();
             self.core.handle_timeout(now);
             self.udp.sync_table();
@@ -631,8 +825,8 @@ impl Worker {
             if now >= next_sweep {
                 self.core.sweep(now);
                 next_sweep = now + SWEEP_PERIOD;
-                for i in std::mem::take(&mut self.paused_accepts) {
-                    self.arm_accept(i);
+                for (i, g) in std::mem::take(&mut self.paused_accepts) {
+                    self.arm_accept(i, g);
                 }
             }
             self.execute();
@@ -675,19 +869,23 @@ impl Worker {
         }
     }
 
-    fn arm_udp_listen(&mut self, i: usize) {
-        let Some(l) = self.udp_listeners.get_mut(i) else {
+    fn arm_udp_listen(&mut self, i: usize, generation: u8) {
+        let Some(l) = self.udp_listeners.get_mut(i, generation) else {
             return;
         };
+        if l.armed || l.closing {
+            return;
+        }
+        l.armed = true;
         l.msg.reset();
         let e = opcode::RecvMsg::new(types::Fd(l.sock.as_raw_fd()), &raw mut l.msg.hdr)
             .build()
-            .user_data(ud(K_UDP_LISTEN, 0, i));
+            .user_data(ud(K_UDP_LISTEN, generation, i));
         self.push(e);
     }
 
-    fn on_udp_datagram(&mut self, i: usize, len: usize, now: Nanos) {
-        let Some(l) = self.udp_listeners.get(i) else {
+    fn on_udp_datagram(&mut self, i: usize, generation: u8, len: usize, now: Nanos) {
+        let Some(l) = self.udp_listeners.get(i, generation) else {
             return;
         };
         let (Some(client), listen) = (l.msg.source(), l.addr) else {
@@ -705,10 +903,13 @@ impl Worker {
             return;
         };
         if created && let Ok(sock) = udp::flow_socket(backend) {
-            self.flows.insert(flow.0, (sock, i));
+            self.flows.insert(flow.0, (sock, i, generation));
             self.post_flow_recv(flow.0);
         }
-        if let (Some((sock, _)), Some(l)) = (self.flows.get(&flow.0), self.udp_listeners.get(i)) {
+        if let (Some((sock, _, _)), Some(l)) = (
+            self.flows.get(&flow.0),
+            self.udp_listeners.get(i, generation),
+        ) {
             // A datagram that does not fit the socket buffer right now is dropped, as the
             // network would.
             let _ = sock.send_with_flags(&l.msg.data[..len], libc::MSG_DONTWAIT);
@@ -716,7 +917,7 @@ impl Worker {
     }
 
     fn post_flow_recv(&mut self, flow: u64) {
-        let (Some((sock, _)), Some(bufs)) = (self.flows.get(&flow), &self.udp_bufs) else {
+        let (Some((sock, _, _)), Some(bufs)) = (self.flows.get(&flow), &self.udp_bufs) else {
             return;
         };
         let e = opcode::Recv::new(
@@ -736,8 +937,8 @@ impl Worker {
         if res > 0
             && let Some(bid) = picked
             && let Some(client) = self.udp.on_reply(FlowId(flow), res as usize, now)
-            && let Some((_, li)) = self.flows.get(&flow)
-            && let Some(l) = self.udp_listeners.get(*li)
+            && let Some((_, li, lg)) = self.flows.get(&flow)
+            && let Some(l) = self.udp_listeners.get(*li, *lg)
             && let Some(data) = self.udp_bufs.as_ref().and_then(|b| b.buf(bid))
         {
             let data = &data[..(res as usize).min(data.len())];
@@ -756,7 +957,7 @@ impl Worker {
     }
 
     /// Closes the backend sockets of flows the UDP core removed (timed out, or their backend
-    /// was deleted), cancelling their pending receive.
+    /// or service was deleted), cancelling their pending receive.
     fn close_flows(&mut self) {
         while let Some(FlowId(flow)) = self.udp.poll_closed() {
             if self.flows.remove(&flow).is_some() {
@@ -773,11 +974,18 @@ impl Worker {
         let now = self.now();
         match kind {
             K_UDP_LISTEN => {
+                let Some(l) = self.udp_listeners.get_mut(slot, attempt) else {
+                    return;
+                };
+                l.armed = false;
+                if l.closing {
+                    return self.free_udp_listener(slot, attempt);
+                }
                 if res >= 0 {
-                    self.on_udp_datagram(slot, res as usize, now);
+                    self.on_udp_datagram(slot, attempt, res as usize, now);
                 }
                 if !self.stop.load(Ordering::Relaxed) {
-                    self.arm_udp_listen(slot);
+                    self.arm_udp_listen(slot, attempt);
                 }
             }
             K_UDP_FLOW => self.on_flow_reply(u >> 8, res, flags, now),
@@ -787,22 +995,40 @@ impl Worker {
                     // SAFETY: a successful accept completion carries a new descriptor that we
                     // now own.
                     let fd = unsafe { OwnedFd::from_raw_fd(res) };
-                    self.on_accept(slot, fd, now);
+                    // A connection accepted while its listener closes is still served (its
+                    // service is still in the table then).
+                    self.on_accept(slot, attempt, fd, now);
                 }
-                if !cqueue::more(flags) && slot < self.listeners.len() {
-                    if matches!(
-                        -res,
-                        libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
-                    ) {
-                        // Out of descriptors or memory: re-arming now would spin; the
-                        // listen backlog holds clients until the next sweep re-arms.
-                        self.paused_accepts.push(slot);
-                    } else {
-                        self.arm_accept(slot);
-                    }
+                if cqueue::more(flags) {
+                    return;
+                }
+                let Some(l) = self.listeners.get_mut(slot, attempt) else {
+                    return;
+                };
+                l.armed = false;
+                if l.closing {
+                    self.free_tcp_listener(slot, attempt);
+                } else if self.stop.load(Ordering::Relaxed) {
+                    // Stopping: nothing to re-arm.
+                } else if matches!(
+                    -res,
+                    libc::EMFILE
+                        | libc::ENFILE
+                        | libc::ENOBUFS
+                        | libc::ENOMEM
+                        | libc::EINVAL
+                        | libc::EBADF
+                ) {
+                    // Out of descriptors or memory (or a socket that stopped listening):
+                    // re-arming now would spin; the listen backlog holds clients until the
+                    // next sweep re-arms.
+                    self.paused_accepts.push((slot, attempt));
+                } else {
+                    self.arm_accept(slot, attempt);
                 }
             }
             K_WAKE => {
+                self.woken = true;
                 if !self.stop.load(Ordering::Relaxed) {
                     self.arm_wake();
                 }
@@ -812,9 +1038,9 @@ impl Worker {
         }
     }
 
-    fn on_accept(&mut self, listener: usize, fd: OwnedFd, now: Nanos) {
+    fn on_accept(&mut self, listener: usize, generation: u8, fd: OwnedFd, now: Nanos) {
         let client = Socket::from(fd);
-        let Some(listen) = self.listeners.get(listener).map(|l| l.1) else {
+        let Some(listen) = self.listeners.get(listener, generation).map(|l| l.addr) else {
             return;
         };
         let Some(peer) = client.peer_addr().ok().and_then(|a| a.as_socket()) else {

@@ -76,15 +76,6 @@ pub(super) fn parse_sockaddr(s: &libc::sockaddr_storage, len: usize) -> Option<S
     }
 }
 
-/// A UDP socket bound to `addr` with SO_REUSEPORT (one per thread).
-pub(super) fn udp_listener(addr: SocketAddr) -> io::Result<Socket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.bind(&addr.into())?;
-    Ok(s)
-}
-
 /// A UDP socket connected to `backend`, for one flow.
 pub(super) fn flow_socket(backend: SocketAddr) -> io::Result<Socket> {
     let s = Socket::new(Domain::for_address(backend), Type::DGRAM, None)?;
