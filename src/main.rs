@@ -41,6 +41,16 @@ enum Command {
         /// API worker threads (default: one per core).
         #[arg(long)]
         workers: Option<usize>,
+        /// This node's name (for the Local traffic policies); default: the host name.
+        #[arg(long)]
+        node_name: Option<String>,
+        /// Do not run the service proxy (ClusterIPs and NodePorts are then not served on
+        /// this host, and no service-IP link is created).
+        #[arg(long)]
+        no_proxy: bool,
+        /// The link the service proxy puts ClusterIPs on.
+        #[arg(long, default_value = clipper_proxyd::vip::DEFAULT_LINK)]
+        service_ip_link: String,
         /// The scheduler's configuration: a KubeSchedulerConfiguration file
         /// (kubescheduler.config.k8s.io/v1; profiles, plugins, weights, pluginConfig).
         #[arg(long)]
@@ -112,14 +122,22 @@ fn main() -> ExitCode {
                 store,
                 service_cidr,
                 workers,
+                node_name,
+                no_proxy,
+                service_ip_link,
                 scheduler_config,
             } => {
+                let proxy = (!no_proxy).then(|| ProxyOptions {
+                    node_name: node_name.unwrap_or_else(host_name),
+                    link: service_ip_link,
+                });
                 up(
                     data_dir,
                     listen,
                     &store,
                     service_cidr,
                     workers,
+                    proxy,
                     scheduler_config,
                 )
                 .await
@@ -298,6 +316,7 @@ async fn up(
     store: &str,
     service_cidr: String,
     workers: Option<usize>,
+    proxy: Option<ProxyOptions>,
     scheduler_config: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     // A bad configuration file fails before anything starts.
@@ -342,11 +361,21 @@ async fn up(
         "clipper: scheduler running (profiles: {})",
         profile_names.join(", ")
     );
-    println!(
-        "clipper: not built yet: controllers (besides namespaces and CRDs), node agent, DNS; the proxy runs standalone (clipper proxy)"
-    );
+    let proxy = match proxy {
+        Some(opts) => Some(start_proxy(&running, opts).await?),
+        None => None,
+    };
+    println!("clipper: not built yet: controllers (besides namespaces and CRDs), node agent, DNS");
     println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
+    if let Some((stop, task)) = proxy {
+        let _ = stop.send(true);
+        match task.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("clipper: the service proxy had stopped: {e}"),
+            Err(e) => eprintln!("clipper: the service proxy task failed: {e}"),
+        }
+    }
     let _ = stop_scheduler.send(true);
     match scheduler.await {
         Ok(Ok(_)) => {}
@@ -382,6 +411,79 @@ fn start_scheduler(
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     Ok((stop, tokio::spawn(looped.run(stop_rx))))
 }
+
+struct ProxyOptions {
+    node_name: String,
+    link: String,
+}
+
+/// The host name, for the default node name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_lowercase())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+type ProxyTask =
+    tokio::task::JoinHandle<Result<clipper_proxyd::Stats, clipper_client::ClientError>>;
+
+/// The service proxy: the io_uring data path (one ring per core) driven by its control
+/// loop under its own identity (`system:kube-proxy`, `proxy.kubeconfig`). Returns once
+/// the proxy serves the cluster's Services as of startup.
+async fn start_proxy(
+    running: &clipper_apiserver::run::RunningApiServer,
+    opts: ProxyOptions,
+) -> anyhow::Result<(tokio::sync::watch::Sender<bool>, ProxyTask)> {
+    let kubeconfig = running
+        .component_kubeconfig("system:kube-proxy", &[], "proxy.kubeconfig")
+        .map_err(|e| anyhow::anyhow!("the service proxy's kubeconfig: {}", e.message))?;
+    let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
+    let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let empty = clipper_dataplane::Config::from_yaml("services: []")
+        .map_err(|e| anyhow::anyhow!("the service proxy's configuration: {e}"))?;
+    let handle = clipper_dataplane::start(&empty, threads)
+        .map_err(|e| anyhow::anyhow!("starting the service proxy: {e}"))?;
+    let link = match clipper_proxyd::vip::VipLink::ensure(&opts.link).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!(
+                "clipper: warning: cannot manage the service IP link {} ({e}); ClusterIPs are not reachable on this host, NodePorts are",
+                opts.link
+            );
+            None
+        }
+    };
+    let ctx = clipper_proxyd::NodeContext::new(&opts.node_name);
+    let looped = clipper_proxyd::ProxyLoop::new(
+        &quic,
+        std::sync::Arc::new(handle),
+        link,
+        Default::default(),
+        ctx,
+    );
+    let mut ready = looped.ready();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(looped.run(stop_rx));
+    tokio::select! {
+        r = ready.wait_for(|r| *r) => {
+            r.map_err(|_| anyhow::anyhow!("the service proxy stopped before it synced"))?;
+        }
+        _ = tokio::time::sleep(PROXY_SYNC_TIMEOUT) => {
+            anyhow::bail!("the service proxy did not sync within {PROXY_SYNC_TIMEOUT:?}");
+        }
+    }
+    println!(
+        "clipper: service proxy running (node {}, service IPs on {})",
+        opts.node_name, opts.link
+    );
+    Ok((stop, task))
+}
+
+/// How long `clipper up` waits for the service proxy's first sync.
+const PROXY_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// SIGINT (Ctrl-C) and SIGTERM, installed before the process reports readiness.
 struct Shutdown {

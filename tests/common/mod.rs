@@ -21,10 +21,12 @@ pub fn start_process(data_dir: &Path) -> Child {
     start_process_with(data_dir, &[])
 }
 
-/// `clipper up` with extra flags.
+/// `clipper up` with extra flags. Without the service proxy: clusters of parallel tests
+/// share this host's network, and each would put its ClusterIPs on the same link; the
+/// proxy's own tests run a cluster inside a network namespace of their own.
 pub fn start_process_with(data_dir: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_clipper"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["up", "--listen", "127.0.0.1:0", "--no-proxy", "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .stdout(Stdio::piped())
@@ -165,6 +167,17 @@ pub struct Kubectl {
     pub bin: PathBuf,
     pub kubeconfig: PathBuf,
     home: PathBuf,
+}
+
+impl Kubectl {
+    /// A kubectl binary (or a wrapper running one) against `kubeconfig`, with its own home.
+    pub fn new(bin: PathBuf, kubeconfig: PathBuf, home: PathBuf) -> Kubectl {
+        Kubectl {
+            bin,
+            kubeconfig,
+            home,
+        }
+    }
 }
 
 pub struct Run {

@@ -1,0 +1,391 @@
+//! The service proxy inside `clipper up`, end to end, on a node made of network
+//! namespaces this test creates (nothing touches the host's network):
+//!
+//! ```text
+//!   client ns ──veth── node ns (clipper up: API server, scheduler, proxy) ──veth── pod-a ns
+//!   outside ns ──veth──┘            ClusterIPs on the clipper0 link    └──veth── pod-b ns
+//! ```
+//!
+//! Services and EndpointSlices are written with kubectl (no node agent exists yet, so the
+//! "pods" are namespaces running busybox httpd and the slices are written by hand, as an
+//! EndpointSlice controller would). A client reaches the Service by ClusterIP, the
+//! NodePort is reached from outside the node, ClientIP affinity holds, endpoints change
+//! under load without a failed request, and the ClusterIP leaves the node with its
+//! Service and the link with `clipper up`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{Kubectl, kubectl_binary, stop, wait_until_serving};
+
+/// Requests of the load that runs while endpoints change.
+const CHURN_REQUESTS: usize = 150;
+/// Endpoint changes made while that load runs.
+const CHURN_UPDATES: usize = 12;
+/// Attempts to observe a table change through requests (each bounded by curl's -m).
+const CONVERGE_ATTEMPTS: usize = 100;
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The namespaces and the processes in them; everything is removed on drop.
+struct Topology {
+    tag: String,
+    dir: tempfile::TempDir,
+    backends: Vec<Child>,
+}
+
+impl Topology {
+    fn ns(&self, role: &str) -> String {
+        format!("cpx{}-{role}", self.tag)
+    }
+
+    fn new() -> Topology {
+        let t = Topology {
+            tag: std::process::id().to_string(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            backends: Vec::new(),
+        };
+        for role in ["node", "client", "out", "pa", "pb"] {
+            let ns = t.ns(role);
+            sh(&format!(
+                "ip netns del {ns} 2>/dev/null; ip netns add {ns} && ip -n {ns} link set lo up"
+            ));
+        }
+        let node = t.ns("node");
+        // (peer role, node-side address, peer address, peer gets a default route)
+        for (role, node_ip, peer_ip) in [
+            ("pa", "10.200.1.1", "10.200.1.2"),
+            ("pb", "10.200.2.1", "10.200.2.2"),
+            ("client", "10.200.3.1", "10.200.3.2"),
+            ("out", "192.168.77.1", "192.168.77.2"),
+        ] {
+            let peer = t.ns(role);
+            sh(&format!(
+                "ip link add v{role} netns {node} type veth peer name eth0 netns {peer} && \
+                 ip -n {node} addr add {node_ip}/30 dev v{role} && ip -n {node} link set v{role} up && \
+                 ip -n {peer} addr add {peer_ip}/30 dev eth0 && ip -n {peer} link set eth0 up"
+            ));
+            if role != "out" {
+                sh(&format!("ip -n {peer} route add default via {node_ip}"));
+            }
+        }
+        t
+    }
+
+    /// busybox httpd in `role`'s namespace answering `/` with the role's name.
+    fn start_backend(&mut self, role: &str) {
+        let root = self.dir.path().join(role);
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::write(root.join("index.html"), format!("pod-{role}\n")).expect("write");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(role),
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "8080",
+                "-h",
+            ])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("busybox httpd starts");
+        self.backends.push(child);
+    }
+
+    /// One HTTP GET from `role`'s namespace; the body, or None if it failed.
+    fn get(&self, role: &str, url: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(role),
+                "curl",
+                "-sS",
+                "-m",
+                "5",
+                url,
+            ])
+            .output()
+            .expect("curl runs");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// A kubectl that runs inside the node's namespace.
+    fn kubectl(&self, kubeconfig: &Path) -> Kubectl {
+        let wrapper = self.dir.path().join("kubectl-in-node");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec ip netns exec {} {} \"$@\"\n",
+                self.ns("node"),
+                kubectl_binary("1.33").display()
+            ),
+        )
+        .expect("write wrapper");
+        sh(&format!("chmod +x {}", wrapper.display()));
+        Kubectl::new(
+            wrapper,
+            kubeconfig.to_path_buf(),
+            self.dir.path().join("home"),
+        )
+    }
+
+    fn links(&self) -> String {
+        let out = Command::new("ip")
+            .args(["-n", &self.ns("node"), "-o", "addr", "show"])
+            .output()
+            .expect("ip runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for c in &mut self.backends {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for role in ["node", "client", "out", "pa", "pb"] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(role)])
+                .status();
+        }
+    }
+}
+
+fn slice(name: &str, service: &str, endpoints: &[(&str, &str)]) -> String {
+    let eps: String = endpoints
+        .iter()
+        .map(|(ip, state)| {
+            let c = match *state {
+                "ready" => "{ready: true, serving: true, terminating: false}",
+                "terminating" => "{ready: false, serving: true, terminating: true}",
+                other => panic!("state {other}"),
+            };
+            format!("- addresses: [\"{ip}\"]\n  conditions: {c}\n  nodeName: node-1\n")
+        })
+        .collect();
+    format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}\n  namespace: default\n  labels: {{kubernetes.io/service-name: {service}}}\naddressType: IPv4\nports:\n- {{name: http, port: 8080, protocol: TCP}}\nendpoints:\n{}",
+        if eps.is_empty() {
+            "[]\n".to_string()
+        } else {
+            eps
+        }
+    )
+}
+
+const SERVICES: &str = "\
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: NodePort
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky, namespace: default}
+spec:
+  sessionAffinity: ClientIP
+  ports: [{name: http, port: 80, targetPort: 8080}]
+";
+
+/// Requests until one answers with a body satisfying `want` (the proxy applies a change
+/// asynchronously; each request is the observation). Returns the bodies seen.
+fn until(
+    t: &Topology,
+    role: &str,
+    url: &str,
+    what: &str,
+    mut want: impl FnMut(&str) -> bool,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..CONVERGE_ATTEMPTS {
+        let body = t.get(role, url).unwrap_or_else(|| "<failed>".into());
+        let done = want(&body);
+        seen.push(body);
+        if done {
+            return seen;
+        }
+    }
+    panic!("{what}: not seen in {CONVERGE_ATTEMPTS} requests; saw {seen:?}");
+}
+
+#[test]
+fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
+    let mut t = Topology::new();
+    t.start_backend("pa");
+    t.start_backend("pb");
+
+    let data: PathBuf = t.dir.path().join("data");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &t.ns("node")])
+        .arg(env!("CARGO_BIN_EXE_clipper"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--node-name",
+            "node-1",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("clipper up starts");
+    let kubeconfig = PathBuf::from(wait_until_serving(&mut child));
+    let k = t.kubectl(&kubeconfig);
+
+    k.ok_stdin(&["apply", "-f", "-"], SERVICES);
+    let both = [("10.200.1.2", "ready"), ("10.200.2.2", "ready")];
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "{}---\n{}",
+            slice("web-1", "web", &both),
+            slice("sticky-1", "sticky", &both)
+        ),
+    );
+    let ip = k.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let sticky_ip = k.ok(&["get", "svc", "sticky", "-o", "jsonpath={.spec.clusterIP}"]);
+    let web = format!("http://{ip}/");
+
+    // By ClusterIP from the client: both backends answer, round robin.
+    let seen = until(&t, "client", &web, "pod-a through the ClusterIP", |b| {
+        b == "pod-pa"
+    });
+    assert!(
+        seen.iter().all(|b| b == "pod-pa" || b == "pod-pb"),
+        "{seen:?}"
+    );
+    until(&t, "client", &web, "pod-b through the ClusterIP", |b| {
+        b == "pod-pb"
+    });
+    assert!(
+        t.links().contains(&format!("clipper0    inet {ip}/32")),
+        "the ClusterIP is a local address on clipper0: {}",
+        t.links()
+    );
+
+    // The NodePort, from outside the node.
+    let body = t.get("out", "http://192.168.77.1:30080/");
+    assert!(
+        matches!(body.as_deref(), Some("pod-pa" | "pod-pb")),
+        "NodePort from outside: {body:?}"
+    );
+
+    // ClientIP affinity: one client keeps its backend.
+    let sticky = format!("http://{sticky_ip}/");
+    let first = until(&t, "client", &sticky, "the sticky service", |b| {
+        b.starts_with("pod-")
+    });
+    let first = first.last().cloned().unwrap_or_default();
+    for _ in 0..10 {
+        assert_eq!(
+            t.get("client", &sticky).as_deref(),
+            Some(first.as_str()),
+            "affinity"
+        );
+    }
+
+    // A terminating endpoint gets no new connections while a ready one exists.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &slice(
+            "web-1",
+            "web",
+            &[("10.200.1.2", "terminating"), ("10.200.2.2", "ready")],
+        ),
+    );
+    let mut only_b = 0;
+    until(
+        &t,
+        "client",
+        &web,
+        "pod-b alone after pod-a terminates",
+        |b| {
+            only_b = if b == "pod-pb" { only_b + 1 } else { 0 };
+            only_b >= 8
+        },
+    );
+
+    // Churn under load: the endpoints change over and over while a client keeps asking.
+    let load = {
+        let ns = t.ns("client");
+        let url = web.clone();
+        std::thread::spawn(move || {
+            let mut failed = Vec::new();
+            for i in 0..CHURN_REQUESTS {
+                let out = Command::new("ip")
+                    .args(["netns", "exec", &ns, "curl", "-sS", "-m", "5", &url])
+                    .output()
+                    .expect("curl runs");
+                let body = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if !out.status.success() || !(body == "pod-pa" || body == "pod-pb") {
+                    failed.push(format!(
+                        "request {i}: {body} {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            failed
+        })
+    };
+    let states: [&[(&str, &str)]; 3] = [
+        &[("10.200.1.2", "ready")],
+        &[("10.200.2.2", "ready"), ("10.200.1.2", "terminating")],
+        &[("10.200.1.2", "ready"), ("10.200.2.2", "ready")],
+    ];
+    for i in 0..CHURN_UPDATES {
+        k.ok_stdin(
+            &["apply", "-f", "-"],
+            &slice("web-1", "web", states[i % states.len()]),
+        );
+    }
+    let failed = load.join().expect("load thread");
+    assert!(
+        failed.is_empty(),
+        "failed requests during churn: {failed:?}"
+    );
+
+    // The Service goes: its ClusterIP leaves the node and nothing answers there.
+    k.ok(&["delete", "svc", "web"]);
+    until(
+        &t,
+        "client",
+        &web,
+        "the deleted Service stops answering",
+        |b| b == "<failed>",
+    );
+    assert!(
+        !t.links().contains(&format!("inet {ip}/32")),
+        "{}",
+        t.links()
+    );
+
+    // Stopping clipper removes the link.
+    stop(child);
+    assert!(!t.links().contains("clipper0"), "{}", t.links());
+}
