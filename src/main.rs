@@ -23,6 +23,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ProxyAction {
+    /// Per-service connections, bytes, errors and connect latency of a running proxy
+    /// (`clipper up`'s or a standalone one), from its /metrics.
+    Stats {
+        /// The proxy's metrics URL.
+        #[arg(long, default_value = "http://127.0.0.1:10249/metrics")]
+        url: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run a one-host cluster: every component that exists, in one process.
     Up {
@@ -51,6 +62,9 @@ enum Command {
         /// The link the service proxy puts ClusterIPs on.
         #[arg(long, default_value = clipper_proxyd::vip::DEFAULT_LINK)]
         service_ip_link: String,
+        /// Where the service proxy serves /metrics and /healthz.
+        #[arg(long, default_value = clipper_proxyd::metrics::DEFAULT_METRICS_ADDRESS)]
+        proxy_metrics_address: std::net::SocketAddr,
         /// The scheduler's configuration: a KubeSchedulerConfiguration file
         /// (kubescheduler.config.k8s.io/v1; profiles, plugins, weights, pluginConfig).
         #[arg(long)]
@@ -68,17 +82,22 @@ enum Command {
     },
     /// Run the service proxy standalone from a static configuration file (YAML, or JSON by
     /// extension; see dataplane/proxy.example.yaml). Prints `listening <name> <address>` per
-    /// service once it serves.
+    /// service once it serves. `clipper proxy stats` summarizes a running proxy's metrics.
     Proxy {
+        #[command(subcommand)]
+        action: Option<ProxyAction>,
         /// The configuration file.
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Proxy threads, one io_uring each (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
         /// Leave thread placement to the kernel instead of pinning thread i to core i.
         #[arg(long)]
         no_pin: bool,
+        /// Where /metrics and /healthz are served (port 0: any free port, printed).
+        #[arg(long, default_value = clipper_proxyd::metrics::DEFAULT_METRICS_ADDRESS)]
+        metrics_address: std::net::SocketAddr,
     },
 }
 
@@ -91,14 +110,21 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     if let Command::Proxy {
+        action: None,
         config,
         threads,
         no_pin,
+        metrics_address,
     } = &cli.command
     {
         // One line even if a cause spans several (a YAML parser message might).
-        let result = proxy(config, *threads, !no_pin)
-            .map_err(|e| anyhow::anyhow!("{}", format!("{e:#}").replace('\n', " ")));
+        let result = match config {
+            Some(config) => proxy(config, *threads, !no_pin, *metrics_address),
+            None => Err(anyhow::anyhow!(
+                "clipper proxy needs --config FILE (or the stats subcommand)"
+            )),
+        }
+        .map_err(|e| anyhow::anyhow!("{}", format!("{e:#}").replace('\n', " ")));
         return report(result);
     }
     if let Command::Bench { name, args } = &cli.command {
@@ -125,11 +151,13 @@ fn main() -> ExitCode {
                 node_name,
                 no_proxy,
                 service_ip_link,
+                proxy_metrics_address,
                 scheduler_config,
             } => {
                 let proxy = (!no_proxy).then(|| ProxyOptions {
                     node_name: node_name.unwrap_or_else(host_name),
                     link: service_ip_link,
+                    metrics_address: proxy_metrics_address,
                 });
                 up(
                     data_dir,
@@ -142,6 +170,10 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            Command::Proxy {
+                action: Some(ProxyAction::Stats { url }),
+                ..
+            } => proxy_stats(&url).await,
             Command::Proxy { .. } | Command::Bench { .. } => {
                 unreachable!("handled before the runtime starts")
             }
@@ -222,7 +254,26 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 /// `clipper proxy`: the io_uring service proxy on a static configuration, until SIGINT or
 /// SIGTERM (exit 0) or until a proxy thread fails (exit 1). No async runtime drives the data
 /// path; a current-thread runtime only waits for the signals and the threads' end.
-fn proxy(config_path: &std::path::Path, threads: Option<usize>, pin: bool) -> anyhow::Result<()> {
+/// `clipper proxy stats`: one line per service from the proxy's /metrics.
+async fn proxy_stats(url: &str) -> anyhow::Result<()> {
+    let text = clipper_proxyd::metrics::scrape(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the proxy's metrics: {e}"))?;
+    let summary = clipper_proxyd::metrics::summarize(&text);
+    if summary.is_empty() {
+        println!("no services");
+    } else {
+        print!("{}", clipper_proxyd::metrics::render_table(&summary));
+    }
+    Ok(())
+}
+
+fn proxy(
+    config_path: &std::path::Path,
+    threads: Option<usize>,
+    pin: bool,
+    metrics_address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     use std::io::Write as _;
     // The dataplane's errors already name their cause in their message: print the message,
     // not the chain (which would repeat the cause).
@@ -256,7 +307,16 @@ fn proxy(config_path: &std::path::Path, threads: Option<usize>, pin: bool) -> an
     };
     let handle = clipper_dataplane::start_with(&config, threads, options)
         .map_err(|e| anyhow::anyhow!("starting the proxy: {e}"))?;
+    let (_stop_metrics, stop_rx) = tokio::sync::watch::channel(false);
+    let (metrics_at, _metrics_task) = runtime
+        .block_on(clipper_proxyd::metrics::serve(
+            metrics_address,
+            handle.metrics().clone(),
+            stop_rx,
+        ))
+        .with_context(|| format!("serving metrics on {metrics_address}"))?;
     let mut out = std::io::stdout().lock();
+    writeln!(out, "metrics http://{metrics_at}/metrics")?;
     for service in &config.services {
         if let Some(addr) = handle.listen_addr(&service.name) {
             writeln!(out, "listening {} {addr}", service.name)?;
@@ -415,6 +475,7 @@ fn start_scheduler(
 struct ProxyOptions {
     node_name: String,
     link: String,
+    metrics_address: std::net::SocketAddr,
 }
 
 /// The host name, for the default node name.
@@ -457,6 +518,19 @@ async fn start_proxy(
         }
     };
     let ctx = clipper_proxyd::NodeContext::new(&opts.node_name);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (metrics_at, _) = clipper_proxyd::metrics::serve(
+        opts.metrics_address,
+        handle.metrics().clone(),
+        stop_rx.clone(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "serving the proxy's metrics on {} (--proxy-metrics-address)",
+            opts.metrics_address
+        )
+    })?;
     let looped = clipper_proxyd::ProxyLoop::new(
         &quic,
         std::sync::Arc::new(handle),
@@ -465,7 +539,6 @@ async fn start_proxy(
         ctx,
     );
     let mut ready = looped.ready();
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(looped.run(stop_rx));
     tokio::select! {
         r = ready.wait_for(|r| *r) => {
@@ -476,7 +549,7 @@ async fn start_proxy(
         }
     }
     println!(
-        "clipper: service proxy running (node {}, service IPs on {})",
+        "clipper: service proxy running (node {}, service IPs on {}, metrics http://{metrics_at}/metrics)",
         opts.node_name, opts.link
     );
     Ok((stop, task))

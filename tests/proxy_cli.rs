@@ -55,18 +55,30 @@ fn echo_backend() -> SocketAddr {
 
 fn clipper_proxy(config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clipper"));
-    cmd.args(["proxy", "--threads", "2", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn");
+    cmd.args([
+        "proxy",
+        "--threads",
+        "2",
+        "--metrics-address",
+        "127.0.0.1:0",
+        "--config",
+    ])
+    .arg(config)
+    .env("RUST_LOG", "warn");
     cmd
 }
 
-/// Reads the child's stdout until `listening <name> <addr>`; returns the address.
-fn wait_listening(child: &mut Child, name: &str) -> SocketAddr {
+/// Reads the child's stdout until `listening <name> <addr>`; returns the address and the
+/// metrics URL printed before it.
+fn wait_listening(child: &mut Child, name: &str) -> (SocketAddr, String) {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
+    let mut metrics = String::new();
     for line in lines.by_ref() {
         let line = line.expect("utf-8 output");
+        if let Some(url) = line.strip_prefix("metrics ") {
+            metrics = url.to_string();
+        }
         let mut words = line.split_whitespace();
         if words.next() == Some("listening") && words.next() == Some(name) {
             let addr = words
@@ -76,7 +88,7 @@ fn wait_listening(child: &mut Child, name: &str) -> SocketAddr {
                 .expect("a socket address");
             // Keep draining so the child never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
-            return addr;
+            return (addr, metrics);
         }
     }
     let mut err = String::new();
@@ -103,7 +115,7 @@ fn proxy_relays_tcp_to_an_echo_backend_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .expect("clipper starts");
-    let addr = wait_listening(&mut child, "test/echo");
+    let (addr, metrics) = wait_listening(&mut child, "test/echo");
     let mut proxy = Proxy(Some(child));
     assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
 
@@ -130,6 +142,50 @@ fn proxy_relays_tcp_to_an_echo_backend_and_stops_on_sigterm() {
         assert_eq!(got.len(), sent.len(), "round {round}: every byte came back");
         assert!(got == sent, "round {round}: bytes intact");
     }
+
+    // `clipper proxy stats` summarizes the proxy's /metrics: three connections, every
+    // byte counted in both directions, no errors.
+    let out = Command::new(env!("CARGO_BIN_EXE_clipper"))
+        .args(["proxy", "stats", "--url", &metrics])
+        .output()
+        .expect("clipper proxy stats runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("test/echo "))
+        .unwrap_or_else(|| panic!("a row for test/echo: {table}"))
+        .split_whitespace()
+        .collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).expect(name)];
+    assert_eq!(
+        (col("BACKENDS"), col("ACCEPTED"), col("ERRORS")),
+        ("1", "3", "0"),
+        "{table}"
+    );
+    assert_eq!(col("BYTES-IN"), (3 * 256 * 1024).to_string(), "{table}");
+    assert_eq!(col("BYTES-OUT"), (3 * 256 * 1024).to_string(), "{table}");
+    let out = Command::new(env!("CARGO_BIN_EXE_clipper"))
+        .args(["proxy", "stats", "--url", "http://127.0.0.1:1/metrics"])
+        .output()
+        .expect("clipper proxy stats runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: reading the proxy's metrics: connecting to 127.0.0.1:1:")
+            && err.lines().count() == 1,
+        "{err}"
+    );
 
     let mut child = proxy.0.take().expect("child");
     // SAFETY: kill(2) on the pid of a child we spawned and have not yet waited for, so the

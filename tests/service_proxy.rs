@@ -110,6 +110,36 @@ impl Topology {
         self.backends.push(child);
     }
 
+    /// A UDP echo in `role`'s namespace on port 5353 answering `<role>:<datagram>`, for at
+    /// most a bounded number of datagrams.
+    fn start_udp_backend(&mut self, role: &str) {
+        let script = format!(
+            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5353))\nfor _ in range(1000):\n    d,a=s.recvfrom(2048)\n    s.sendto(b'{role}:'+d,a)\n"
+        );
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), "python3", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 starts");
+        self.backends.push(child);
+    }
+
+    /// One datagram from `role`'s namespace to `addr`; the answer, or None after 2 s.
+    fn udp(&self, role: &str, addr: &str, payload: &str) -> Option<String> {
+        let (host, port) = addr.rsplit_once(':').expect("host:port");
+        let script = format!(
+            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(2)\ns.sendto(b'{payload}',('{host}',{port}))\nprint(s.recv(2048).decode())\n"
+        );
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), "python3", "-c", &script])
+            .output()
+            .expect("python3 runs");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// One HTTP GET from `role`'s namespace; the body, or None if it failed.
     fn get(&self, role: &str, url: &str) -> Option<String> {
         let out = Command::new("ip")
@@ -198,6 +228,22 @@ fn slice(name: &str, service: &str, endpoints: &[(&str, &str)]) -> String {
 const SERVICES: &str = "\
 apiVersion: v1
 kind: Service
+metadata: {name: dns, namespace: default}
+spec:
+  ports: [{name: dns, port: 53, targetPort: 5353, protocol: UDP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: dns-1
+  namespace: default
+  labels: {kubernetes.io/service-name: dns}
+addressType: IPv4
+ports: [{name: dns, port: 5353, protocol: UDP}]
+endpoints: [{addresses: [\"10.200.1.2\"]}]
+---
+apiVersion: v1
+kind: Service
 metadata: {name: web, namespace: default}
 spec:
   type: NodePort
@@ -237,6 +283,7 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
     let mut t = Topology::new();
     t.start_backend("pa");
     t.start_backend("pb");
+    t.start_udp_backend("pa");
 
     let data: PathBuf = t.dir.path().join("data");
     let mut child = Command::new("ip")
@@ -295,6 +342,17 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
         matches!(body.as_deref(), Some("pod-pa" | "pod-pb")),
         "NodePort from outside: {body:?}"
     );
+
+    // UDP through the ClusterIP.
+    let dns_ip = k.ok(&["get", "svc", "dns", "-o", "jsonpath={.spec.clusterIP}"]);
+    let mut answer = None;
+    for _ in 0..CONVERGE_ATTEMPTS {
+        answer = t.udp("client", &format!("{dns_ip}:53"), "hello");
+        if answer.is_some() {
+            break;
+        }
+    }
+    assert_eq!(answer.as_deref(), Some("pa:hello"), "UDP through the proxy");
 
     // ClientIP affinity: one client keeps its backend.
     let sticky = format!("http://{sticky_ip}/");
@@ -369,6 +427,30 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
         failed.is_empty(),
         "failed requests during churn: {failed:?}"
     );
+
+    // `clipper proxy stats` inside the node reads the proxy's /metrics.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &t.ns("node")])
+        .arg(env!("CARGO_BIN_EXE_clipper"))
+        .args(["proxy", "stats"])
+        .output()
+        .expect("clipper proxy stats runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("default/web:http/{ip}:80 ")))
+        .unwrap_or_else(|| panic!("a row for the web ClusterIP: {table}"));
+    let accepted: u64 = row
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(accepted >= CHURN_REQUESTS as u64, "{table}");
 
     // The Service goes: its ClusterIP leaves the node and nothing answers there.
     k.ok(&["delete", "svc", "web"]);

@@ -5,6 +5,7 @@
 //! pausing the data path. ClusterIPs and externalIPs become local addresses on a link
 //! of their own ([`vip::VipLink`]) before the proxy listens on them, and leave it after.
 
+pub mod metrics;
 pub mod model;
 pub mod vip;
 
