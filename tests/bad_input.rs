@@ -166,8 +166,16 @@ fn bad_requests_get_kubernetes_status_errors_and_change_nothing() {
         true,
     );
     r.status(400, "BadRequest");
-    let r = c.get(&format!("{CMS}?labelSelector=a%20in%20(b"));
-    r.status(400, "BadRequest");
+    for bad in ["a%20in%20(b", "a%3D%3D%3Db", "%3Dx"] {
+        let r = c.get(&format!("{CMS}?labelSelector={bad}"));
+        let s = r.status(400, "BadRequest");
+        let m = s["message"].as_str().unwrap_or("");
+        assert!(
+            m.starts_with("unable to parse requirement: ")
+                && m.matches("unable to parse requirement").count() == 1,
+            "one prefix, as Kubernetes says it: {m}"
+        );
+    }
     let r = c.get(&format!("{CMS}?fieldSelector=spec.nodeName%3Dx"));
     let s = r.status(400, "BadRequest");
     assert!(

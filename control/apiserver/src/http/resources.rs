@@ -62,8 +62,13 @@ pub(crate) fn filter(
     namespace: Option<&str>,
     query: &Query,
 ) -> Result<Filter, ApiError> {
-    let labels = LabelSelectorExpr::parse(query.get("labelSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    const PREFIX: &str = "unable to parse requirement: ";
+    let labels =
+        LabelSelectorExpr::parse(query.get("labelSelector").unwrap_or("")).map_err(|e| {
+            // Kubernetes says the prefix once, whichever part of the parser failed.
+            let m = e.0.strip_prefix(PREFIX).unwrap_or(&e.0);
+            ApiError::bad_request(format!("{PREFIX}{m}"))
+        })?;
     let mut fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(e.0))?;
     let supported = crate::fields::supported(&served.group, &served.kind);
