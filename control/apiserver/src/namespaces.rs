@@ -1,7 +1,10 @@
 //! The namespace controller: a namespace being deleted is emptied — every namespaced
 //! object in it deleted — and then its `kubernetes` finalizer is removed, which lets the
-//! deletion complete. It runs inside the API server process and works through the API's
-//! operations (same semantics as a remote controller, without the socket).
+//! deletion complete. With it, the service-account controller's part that every cluster
+//! relies on: each active namespace has a ServiceAccount `default` (created when the
+//! namespace appears, recreated if deleted). They run inside the API server process and
+//! work through the API's operations (same semantics as a remote controller, without the
+//! socket).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,12 @@ pub async fn start(api: Arc<Api>) -> Result<(), ApiError> {
     };
     let cache = api.cache(&scope.served).await?;
     let mut watcher = cache.watch(Filter::default(), None, false)?;
+    let sa_served = set
+        .get("", "v1", "serviceaccounts")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("serviceaccounts not served"))?;
+    let sa_cache = api.cache(&sa_served).await?;
+    let mut sa_watcher = sa_cache.watch(Filter::default(), None, false)?;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RESYNC);
         loop {
@@ -38,10 +47,18 @@ pub async fn start(api: Arc<Api>) -> Result<(), ApiError> {
                     Some(_) => continue,
                     None => return,
                 },
+                item = sa_watcher.next() => match item {
+                    Some(WatchItem::Event(..)) => {}
+                    Some(_) => continue,
+                    None => return,
+                },
                 _ = tick.tick() => {}
             }
             if let Err(e) = sync_all(&api, &scope).await {
                 tracing::warn!(error = %e.message, "namespace controller");
+            }
+            if let Err(e) = default_service_accounts(&api, &sa_served).await {
+                tracing::warn!(error = %e.message, "service account controller");
             }
         }
     });
@@ -66,6 +83,67 @@ async fn sync_all(api: &Api, scope: &Scope) -> Result<(), ApiError> {
             .is_some_and(|f| f.iter().any(|x| x == "kubernetes"));
         if pending {
             finalize(api, scope, ns).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The ServiceAccount every active namespace has.
+const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+
+/// Creates `default` in every active namespace that lacks it.
+async fn default_service_accounts(
+    api: &Api,
+    sa_served: &Arc<crate::served::Served>,
+) -> Result<(), ApiError> {
+    let ns_served = api
+        .served
+        .load()
+        .get("", "v1", "namespaces")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("namespaces not served"))?;
+    let namespaces = api.cache(&ns_served).await?.snapshot();
+    let accounts = api.cache(sa_served).await?.snapshot();
+    let have: std::collections::HashSet<&str> = accounts
+        .objects
+        .values()
+        .filter(|o| o.name == DEFAULT_SERVICE_ACCOUNT)
+        .filter_map(|o| o.namespace.as_deref())
+        .collect();
+    for obj in namespaces.objects.values() {
+        if have.contains(obj.name.as_str()) {
+            continue;
+        }
+        let decoded = obj.decode(&ns_served.codec)?;
+        let Some(ns) = downcast::<Namespace>(decoded.as_ref()) else {
+            continue;
+        };
+        if ns.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let sa = clipper_proto::api::core::v1::ServiceAccount {
+            metadata: clipper_proto::api::meta::v1::ObjectMeta {
+                name: Some(DEFAULT_SERVICE_ACCOUNT.into()),
+                namespace: Some(obj.name.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let scope = Scope {
+            served: sa_served.clone(),
+            namespace: Some(obj.name.clone()),
+        };
+        let opts = WriteOptions {
+            field_manager: "service-account-controller".into(),
+            ..Default::default()
+        };
+        match api.create(&scope, Box::new(sa), &opts).await {
+            // Already there (a race with the cache), or the namespace began terminating.
+            Ok(_)
+            | Err(ApiError {
+                code: 403 | 409, ..
+            }) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
