@@ -62,6 +62,13 @@ enum Command {
         /// The link the service proxy puts ClusterIPs on.
         #[arg(long, default_value = clipper_proxyd::vip::DEFAULT_LINK)]
         service_ip_link: String,
+        /// The cluster DNS address (the kube-dns Service's ClusterIP; default: the tenth
+        /// address of the service range, 10.96.0.10). Served in process on port 53.
+        #[arg(long)]
+        cluster_dns: Option<std::net::IpAddr>,
+        /// The cluster domain DNS answers for.
+        #[arg(long, default_value = "cluster.local")]
+        cluster_domain: String,
         /// Where the service proxy serves /metrics and /healthz.
         #[arg(long, default_value = clipper_proxyd::metrics::DEFAULT_METRICS_ADDRESS)]
         proxy_metrics_address: std::net::SocketAddr,
@@ -104,7 +111,9 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                // hickory's server logs every query at INFO.
+                .unwrap_or_else(|_| "info,hickory_server=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -152,13 +161,25 @@ fn main() -> ExitCode {
                 no_proxy,
                 service_ip_link,
                 proxy_metrics_address,
+                cluster_dns,
+                cluster_domain,
                 scheduler_config,
             } => {
-                let proxy = (!no_proxy).then(|| ProxyOptions {
-                    node_name: node_name.unwrap_or_else(host_name),
-                    link: service_ip_link,
-                    metrics_address: proxy_metrics_address,
-                });
+                let dns_ip = match cluster_dns {
+                    Some(ip) => Ok(ip),
+                    None => default_cluster_dns(&service_cidr),
+                };
+                let proxy = match dns_ip {
+                    Ok(dns_ip) => Ok((!no_proxy).then(|| ProxyOptions {
+                        node_name: node_name.unwrap_or_else(host_name),
+                        link: service_ip_link,
+                        metrics_address: proxy_metrics_address,
+                        dns_ip,
+                        cluster_domain,
+                    })),
+                    Err(e) => Err(e),
+                };
+                let proxy = proxy?;
                 up(
                     data_dir,
                     listen,
@@ -428,7 +449,12 @@ async fn up(
     println!("clipper: not built yet: controllers (besides namespaces and CRDs), node agent, DNS");
     println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
-    if let Some((stop, task)) = proxy {
+    if let Some(RunningProxy { stop, task, dns }) = proxy {
+        if let Some(dns) = dns
+            && let Err(e) = dns.shutdown().await
+        {
+            eprintln!("clipper: the cluster DNS had stopped: {e}");
+        }
         let _ = stop.send(true);
         match task.await {
             Ok(Ok(_)) => {}
@@ -476,7 +502,73 @@ struct ProxyOptions {
     node_name: String,
     link: String,
     metrics_address: std::net::SocketAddr,
+    dns_ip: std::net::IpAddr,
+    cluster_domain: String,
 }
+
+/// The tenth address of the service range (kubeadm's convention: 10.96.0.10).
+fn default_cluster_dns(service_cidr: &str) -> anyhow::Result<std::net::IpAddr> {
+    let (base, bits) = service_cidr
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("--service-cidr {service_cidr:?} is not a CIDR"))?;
+    let base: std::net::IpAddr = base
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--service-cidr {service_cidr:?} is not a CIDR"))?;
+    let bits: u32 = bits
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--service-cidr {service_cidr:?} is not a CIDR"))?;
+    Ok(match base {
+        std::net::IpAddr::V4(v) if bits <= 28 => std::net::IpAddr::V4((u32::from(v) + 10).into()),
+        std::net::IpAddr::V6(v) if bits <= 124 => std::net::IpAddr::V6((u128::from(v) + 10).into()),
+        _ => anyhow::bail!(
+            "--service-cidr {service_cidr:?} is too small for a cluster DNS address; give --cluster-dns"
+        ),
+    })
+}
+
+/// The kube-dns Service (kube-system), as kubeadm creates it, pinned to the cluster DNS
+/// address so the allocator never hands that address to another Service.
+async fn ensure_dns_service(
+    running: &clipper_apiserver::run::RunningApiServer,
+    ip: std::net::IpAddr,
+) -> anyhow::Result<()> {
+    let creds = clipper_client::Credentials::from_kubeconfig(&running.admin_kubeconfig)?;
+    let rest = clipper_client::RestClient::new(creds, "clipper-up")?;
+    let svc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": DNS_SERVICE.1,
+            "namespace": DNS_SERVICE.0,
+            "labels": {
+                "k8s-app": "kube-dns",
+                "kubernetes.io/cluster-service": "true",
+                "kubernetes.io/name": "ClusterDNS",
+            },
+        },
+        "spec": {
+            "clusterIP": ip.to_string(),
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+            ],
+        },
+    });
+    match rest
+        .create(
+            &format!("/api/v1/namespaces/{}/services", DNS_SERVICE.0),
+            &svc,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(clipper_client::ClientError::Status(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("creating the kube-dns Service: {e}")),
+    }
+}
+
+/// The Service the in-process DNS server answers on (the proxy leaves it alone).
+const DNS_SERVICE: (&str, &str) = ("kube-system", "kube-dns");
 
 /// The host name, for the default node name.
 fn host_name() -> String {
@@ -496,7 +588,7 @@ type ProxyTask =
 async fn start_proxy(
     running: &clipper_apiserver::run::RunningApiServer,
     opts: ProxyOptions,
-) -> anyhow::Result<(tokio::sync::watch::Sender<bool>, ProxyTask)> {
+) -> anyhow::Result<RunningProxy> {
     let kubeconfig = running
         .component_kubeconfig("system:kube-proxy", &[], "proxy.kubeconfig")
         .map_err(|e| anyhow::anyhow!("the service proxy's kubeconfig: {}", e.message))?;
@@ -517,7 +609,18 @@ async fn start_proxy(
             None
         }
     };
-    let ctx = clipper_proxyd::NodeContext::new(&opts.node_name);
+    let mut ctx = clipper_proxyd::NodeContext::new(&opts.node_name);
+    ctx.skip
+        .insert((DNS_SERVICE.0.to_string(), DNS_SERVICE.1.to_string()));
+    ensure_dns_service(running, opts.dns_ip).await?;
+    let zone = clipper_dns::ZoneHandle::new(
+        clipper_dns::Zone::new(clipper_dns::ZoneConfig {
+            cluster_domain: opts.cluster_domain.clone(),
+            ..Default::default()
+        })
+        .map_err(|e| anyhow::anyhow!("--cluster-domain: {e}"))?,
+    );
+    let serve_dns = link.is_some();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let (metrics_at, _) = clipper_proxyd::metrics::serve(
         opts.metrics_address,
@@ -535,9 +638,10 @@ async fn start_proxy(
         &quic,
         std::sync::Arc::new(handle),
         link,
-        Default::default(),
+        [opts.dns_ip].into(),
         ctx,
-    );
+    )
+    .with_dns(zone.clone());
     let mut ready = looped.ready();
     let task = tokio::spawn(looped.run(stop_rx));
     tokio::select! {
@@ -552,7 +656,35 @@ async fn start_proxy(
         "clipper: service proxy running (node {}, service IPs on {}, metrics http://{metrics_at}/metrics)",
         opts.node_name, opts.link
     );
-    Ok((stop, task))
+    let dns = if serve_dns {
+        let at = std::net::SocketAddr::new(opts.dns_ip, 53);
+        let upstreams = match clipper_dns::system_upstreams(&[at]) {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("clipper: warning: cluster DNS forwards nothing: {e}");
+                Vec::new()
+            }
+        };
+        let server =
+            clipper_dns::DnsServer::start(at, zone, clipper_dns::ForwardConfig::new(upstreams))
+                .await
+                .map_err(|e| anyhow::anyhow!("starting the cluster DNS on {at}: {e}"))?;
+        println!(
+            "clipper: cluster DNS on {at} ({}), other names forwarded to the host's resolvers",
+            opts.cluster_domain
+        );
+        Some(server)
+    } else {
+        eprintln!("clipper: warning: no service IP link, so no cluster DNS");
+        None
+    };
+    Ok(RunningProxy { stop, task, dns })
+}
+
+struct RunningProxy {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: ProxyTask,
+    dns: Option<clipper_dns::DnsServer>,
 }
 
 /// How long `clipper up` waits for the service proxy's first sync.

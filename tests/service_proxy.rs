@@ -9,9 +9,10 @@
 //! Services and EndpointSlices are written with kubectl (no node agent exists yet, so the
 //! "pods" are namespaces running busybox httpd and the slices are written by hand, as an
 //! EndpointSlice controller would). A client reaches the Service by ClusterIP, the
-//! NodePort is reached from outside the node, ClientIP affinity holds, endpoints change
-//! under load without a failed request, and the ClusterIP leaves the node with its
-//! Service and the link with `clipper up`.
+//! NodePort is reached from outside the node, the Service resolves through the cluster
+//! DNS (a pod's resolv.conf in the client's namespace), UDP goes through, ClientIP
+//! affinity holds, endpoints change under load without a failed request, and the
+//! ClusterIP leaves the node with its Service and the link with `clipper up`.
 
 mod common;
 
@@ -160,6 +161,30 @@ impl Topology {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Gives `role`'s namespace a resolv.conf (`ip netns exec` mounts
+    /// /etc/netns/<ns>/resolv.conf over /etc/resolv.conf), as the node agent writes one
+    /// for a pod with dnsPolicy ClusterFirst.
+    fn resolv_conf(&self, role: &str, text: &str) {
+        let dir = format!("/etc/netns/{}", self.ns(role));
+        std::fs::create_dir_all(&dir).expect("mkdir /etc/netns/...");
+        std::fs::write(format!("{dir}/resolv.conf"), text).expect("write resolv.conf");
+    }
+
+    /// `getent hosts name` in `role`'s namespace: the addresses, or None.
+    fn resolve(&self, role: &str, name: &str) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), "getent", "hosts", name])
+            .output()
+            .expect("getent runs");
+        out.status.success().then(|| {
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+    }
+
     /// A kubectl that runs inside the node's namespace.
     fn kubectl(&self, kubeconfig: &Path) -> Kubectl {
         let wrapper = self.dir.path().join("kubectl-in-node");
@@ -199,6 +224,7 @@ impl Drop for Topology {
             let _ = Command::new("ip")
                 .args(["netns", "del", &self.ns(role)])
                 .status();
+            let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.ns(role)));
         }
     }
 }
@@ -341,6 +367,45 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
     assert!(
         matches!(body.as_deref(), Some("pod-pa" | "pod-pb")),
         "NodePort from outside: {body:?}"
+    );
+
+    // By DNS name, through the cluster DNS on 10.96.0.10 with a pod's resolv.conf: the
+    // short name through the search path, and the full name.
+    t.resolv_conf(
+        "client",
+        &clipper_dns::pod_resolv_conf(
+            "default",
+            "10.96.0.10".parse().unwrap(),
+            "cluster.local",
+            &[] as &[&str],
+        ),
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "svc",
+            "kube-dns",
+            "-n",
+            "kube-system",
+            "-o",
+            "jsonpath={.spec.clusterIP}"
+        ]),
+        "10.96.0.10"
+    );
+    assert_eq!(
+        t.resolve("client", "web.default.svc.cluster.local")
+            .as_deref(),
+        Some(ip.as_str())
+    );
+    let body = t.get("client", "http://web/");
+    assert!(
+        matches!(body.as_deref(), Some("pod-pa" | "pod-pb")),
+        "http://web/ by its short name: {body:?}"
+    );
+    assert_eq!(
+        t.resolve("client", "nope.default.svc.cluster.local"),
+        None,
+        "NXDOMAIN"
     );
 
     // UDP through the ClusterIP.

@@ -4,6 +4,8 @@
 //! difference to the running io_uring proxy, which swaps its table atomically without
 //! pausing the data path. ClusterIPs and externalIPs become local addresses on a link
 //! of their own ([`vip::VipLink`]) before the proxy listens on them, and leave it after.
+//! The same informers feed the cluster DNS zone when one is attached
+//! ([`ProxyLoop::with_dns`]): one watch per kind serves both.
 
 pub mod metrics;
 pub mod model;
@@ -48,6 +50,7 @@ pub struct ProxyLoop {
     /// Whether the first full reconcile (after both informers synced) happened.
     primed: bool,
     ready: watch::Sender<bool>,
+    dns: Option<clipper_dns::ZoneHandle>,
     pub stats: Stats,
 }
 
@@ -97,8 +100,15 @@ impl ProxyLoop {
             dirty: HashSet::new(),
             primed: false,
             ready: watch::Sender::new(false),
+            dns: None,
             stats: Stats::default(),
         }
+    }
+
+    /// Keeps `zone` current with the Services and EndpointSlices this loop watches.
+    pub fn with_dns(mut self, zone: clipper_dns::ZoneHandle) -> ProxyLoop {
+        self.dns = Some(zone);
+        self
     }
 
     /// Turns true once the proxy serves the cluster's state as of its first sync.
@@ -141,6 +151,24 @@ impl ProxyLoop {
     }
 
     fn on_services(&mut self, changes: Vec<Change<Service>>) {
+        if let Some(zone) = &self.dns {
+            zone.update(|z| {
+                for c in &changes {
+                    let r = match c {
+                        Change::Added(s) | Change::Updated { new: s, .. } => z.upsert_service(s),
+                        Change::Deleted(s) => {
+                            let (ns, name) = key_of_svc(s);
+                            z.remove_service(&ns, &name);
+                            Ok(())
+                        }
+                        Change::Synced(_) => Ok(()),
+                    };
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "a Service the DNS zone cannot hold");
+                    }
+                }
+            });
+        }
         for c in changes {
             match c {
                 Change::Added(s) | Change::Deleted(s) | Change::Updated { new: s, .. } => {
@@ -152,6 +180,26 @@ impl ProxyLoop {
     }
 
     fn on_slices(&mut self, changes: Vec<Change<EndpointSlice>>) {
+        if let Some(zone) = &self.dns {
+            zone.update(|z| {
+                for c in &changes {
+                    let r = match c {
+                        Change::Added(s) | Change::Updated { new: s, .. } => z.upsert_slice(s),
+                        Change::Deleted(s) => {
+                            z.remove_slice(
+                                s.metadata.namespace.as_deref().unwrap_or(""),
+                                s.metadata.name.as_deref().unwrap_or(""),
+                            );
+                            Ok(())
+                        }
+                        Change::Synced(_) => Ok(()),
+                    };
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "an EndpointSlice the DNS zone cannot hold");
+                    }
+                }
+            });
+        }
         for c in changes {
             match c {
                 Change::Added(s) | Change::Updated { new: s, .. } => {
