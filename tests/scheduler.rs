@@ -151,6 +151,48 @@ fn the_scheduler_places_pods_explains_failures_and_retries_on_new_nodes() {
             .is_some_and(|m| m.contains("3 Insufficient cpu")),
         "node-c is full now: {seen:?}"
     );
+
+    // A claim bound to a local volume pins its pod to the volume's node; a missing claim
+    // is refused before any node is looked at.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: local-b}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  local: {path: /mnt/disk}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms: [{matchExpressions: [{key: zone, operator: In, values: [b]}]}]\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data-b, namespace: sched}\nspec:\n  volumeName: local-b\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
+    );
+    let with_claim = |name: &str, claim: &str| {
+        pod(
+            name,
+            "100m",
+            &format!(
+                "  volumes: [{{name: data, persistentVolumeClaim: {{claimName: {claim}}}}}]\n"
+            ),
+        )
+    };
+    k.ok_stdin(&["apply", "-f", "-"], &with_claim("on-volume", "data-b"));
+    assert_eq!(
+        wait_for_node(&k, "on-volume"),
+        "node-b",
+        "the local volume's node"
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &with_claim("no-claim", "nope"));
+    let (_guard3, events) = k.spawn_lines(&[
+        "get",
+        "events",
+        "-n",
+        "sched",
+        "-w",
+        "--field-selector=involvedObject.name=no-claim,reason=FailedScheduling",
+        "-o",
+        "jsonpath={.message}{\"\\n\"}",
+    ]);
+    let seen = expect_line(&events, WAIT, "FailedScheduling for no-claim", |l| {
+        l.starts_with("0/4 nodes are available")
+    });
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some(
+            "0/4 nodes are available: persistentvolumeclaim \"nope\" not found. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling."
+        )
+    );
     cluster.stop();
 }
 

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use clipper_proto::api::core::v1::{Node, Pod};
+use clipper_proto::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use clipper_proto::api::storage::v1::StorageClass;
 
-use crate::info::{Labels, NodeHot, NodeInfo, NodeStatic, PodInfo};
+use crate::info::{Labels, NodeHot, NodeInfo, NodeStatic, PodInfo, RequiredNodeAffinity};
+use crate::volumes::{self, ClaimInfo};
 
 /// An immutable view of the cluster for one scheduling cycle.
 #[derive(Clone, Debug, Default)]
@@ -26,10 +28,30 @@ pub struct Snapshot {
     affinity_nodes: imbl::OrdSet<usize>,
     /// Indices of nodes with pods that have required anti-affinity.
     anti_affinity_nodes: imbl::OrdSet<usize>,
+    /// PersistentVolumeClaims by (namespace, name).
+    claims: imbl::HashMap<(String, String), Arc<ClaimInfo>>,
+    /// PersistentVolumes' node affinity by name.
+    volumes: imbl::HashMap<String, Arc<RequiredNodeAffinity>>,
+    /// StorageClasses with volumeBindingMode WaitForFirstConsumer.
+    delayed_classes: imbl::HashSet<String>,
     generation: u64,
 }
 
 impl Snapshot {
+    pub fn claim(&self, namespace: &str, name: &str) -> Option<Arc<ClaimInfo>> {
+        self.claims
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn volume(&self, name: &str) -> Option<Arc<RequiredNodeAffinity>> {
+        self.volumes.get(name).cloned()
+    }
+
+    pub fn delays_binding(&self, storage_class: &str) -> bool {
+        self.delayed_classes.contains(storage_class)
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -279,6 +301,61 @@ impl Cache {
         self.state.generation += 1;
         self.publish();
         Ok(())
+    }
+
+    /// Adds or replaces a PersistentVolumeClaim (VolumeBinding).
+    pub fn upsert_claim(&mut self, c: &PersistentVolumeClaim) {
+        let key = (
+            c.metadata.namespace.clone().unwrap_or_default(),
+            c.metadata.name.clone().unwrap_or_default(),
+        );
+        self.state
+            .claims
+            .insert(key, Arc::new(ClaimInfo::from_api(c)));
+        self.state.generation += 1;
+        self.publish();
+    }
+
+    pub fn remove_claim(&mut self, namespace: &str, name: &str) {
+        self.state
+            .claims
+            .remove(&(namespace.to_string(), name.to_string()));
+        self.state.generation += 1;
+        self.publish();
+    }
+
+    /// Adds or replaces a PersistentVolume (its node affinity).
+    pub fn upsert_volume(&mut self, pv: &PersistentVolume) {
+        self.state.volumes.insert(
+            pv.metadata.name.clone().unwrap_or_default(),
+            Arc::new(volumes::volume_affinity(pv)),
+        );
+        self.state.generation += 1;
+        self.publish();
+    }
+
+    pub fn remove_volume(&mut self, name: &str) {
+        self.state.volumes.remove(name);
+        self.state.generation += 1;
+        self.publish();
+    }
+
+    /// Adds or replaces a StorageClass (its volume binding mode).
+    pub fn upsert_storage_class(&mut self, sc: &StorageClass) {
+        let name = sc.metadata.name.clone().unwrap_or_default();
+        if volumes::waits_for_first_consumer(sc) {
+            self.state.delayed_classes.insert(name);
+        } else {
+            self.state.delayed_classes.remove(&name);
+        }
+        self.state.generation += 1;
+        self.publish();
+    }
+
+    pub fn remove_storage_class(&mut self, name: &str) {
+        self.state.delayed_classes.remove(name);
+        self.state.generation += 1;
+        self.publish();
     }
 
     /// Sets a namespace's labels (for namespaceSelector in affinity terms).

@@ -12,6 +12,7 @@ pub enum Plugin {
     NodeAffinity,
     NodePorts,
     NodeResourcesFit,
+    VolumeBinding,
     PodTopologySpread,
     InterPodAffinity,
     NodeResourcesBalancedAllocation,
@@ -19,13 +20,14 @@ pub enum Plugin {
 }
 
 impl Plugin {
-    pub const ALL: [Plugin; 10] = [
+    pub const ALL: [Plugin; 11] = [
         Plugin::NodeUnschedulable,
         Plugin::NodeName,
         Plugin::TaintToleration,
         Plugin::NodeAffinity,
         Plugin::NodePorts,
         Plugin::NodeResourcesFit,
+        Plugin::VolumeBinding,
         Plugin::PodTopologySpread,
         Plugin::InterPodAffinity,
         Plugin::NodeResourcesBalancedAllocation,
@@ -40,6 +42,7 @@ impl Plugin {
             Plugin::NodeAffinity => "NodeAffinity",
             Plugin::NodePorts => "NodePorts",
             Plugin::NodeResourcesFit => "NodeResourcesFit",
+            Plugin::VolumeBinding => "VolumeBinding",
             Plugin::PodTopologySpread => "PodTopologySpread",
             Plugin::InterPodAffinity => "InterPodAffinity",
             Plugin::NodeResourcesBalancedAllocation => "NodeResourcesBalancedAllocation",

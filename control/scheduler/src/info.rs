@@ -336,6 +336,9 @@ pub struct PodInfo {
     pub spread: Vec<SpreadConstraint>,
     /// Normalized image names of all containers (init and app).
     pub images: Vec<String>,
+    /// PersistentVolumeClaims the pod's volumes use (ephemeral volumes' claims are
+    /// `<pod>-<volume>`).
+    pub claims: Vec<String>,
 }
 
 impl PodInfo {
@@ -451,6 +454,21 @@ impl PodInfo {
             .filter(|i| !i.is_empty())
             .map(normalized_image_name)
             .collect();
+        let pod_name = meta.name.clone().unwrap_or_default();
+        let claims = spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| {
+                if let Some(c) = &v.persistent_volume_claim {
+                    Some(c.claim_name.clone())
+                } else {
+                    v.ephemeral
+                        .as_ref()
+                        .map(|_| format!("{pod_name}-{}", v.name))
+                }
+            })
+            .collect();
         let start_time_s = pod
             .status
             .as_ref()
@@ -497,6 +515,7 @@ impl PodInfo {
             })),
             spread,
             images,
+            claims,
             namespace,
         }
     }

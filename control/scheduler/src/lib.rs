@@ -10,6 +10,7 @@
 //! - [`schedule`]: one scheduling cycle (percentageOfNodesToScore, round robin, parallel
 //!   filtering, weighted scores, random tie-break) and the [`FitError`] message.
 //! - [`preemption`]: victim selection and node choice for a pod that fits nowhere.
+//! - [`volumes`]: VolumeBinding for claims already bound to volumes with node affinity.
 //! - [`config`]: profiles (plugins, weights, arguments), validated.
 //!
 //! Architecture invariant: no I/O, no clock, no async runtime. Time and randomness come
@@ -24,6 +25,7 @@ pub mod preemption;
 pub mod resource;
 pub mod schedule;
 pub mod topology;
+pub mod volumes;
 
 #[cfg(test)]
 mod tests;

@@ -231,6 +231,10 @@ pub struct Cycle<'a> {
     pub plain: bool,
     /// Nominated pods to count on their nodes, by snapshot index (usually empty).
     pub nominated: HashMap<usize, Vec<Arc<PodInfo>>>,
+    /// VolumeBinding's PreFilter state (pods with claims only).
+    pub volumes: Option<crate::volumes::VolumeState>,
+    /// A PreFilter that rejected the pod outright: the message, no node is filtered.
+    pub prefilter_error: Option<String>,
 }
 
 impl<'a> Cycle<'a> {
@@ -243,7 +247,17 @@ impl<'a> Cycle<'a> {
         } else {
             None
         };
+        let (volumes, prefilter_error) =
+            if profile.filter_enabled(Plugin::VolumeBinding) && !pod.claims.is_empty() {
+                match crate::volumes::prefilter(pod, snap) {
+                    Ok(st) => (Some(st), None),
+                    Err(m) => (None, Some(m)),
+                }
+            } else {
+                (None, None)
+            };
         let plain = pod.node_name.is_empty()
+            && volumes.as_ref().is_none_or(|v| v.is_trivial())
             && pod.node_affinity.is_empty()
             && pod.host_ports.is_empty()
             && pod.requests.scalar.values().all(|v| *v == 0)
@@ -260,6 +274,8 @@ impl<'a> Cycle<'a> {
             spread,
             plain,
             nominated: HashMap::new(),
+            volumes,
+            prefilter_error,
         }
     }
 
@@ -298,6 +314,8 @@ impl<'a> Cycle<'a> {
             spread: self.spread.clone(),
             plain: self.plain,
             nominated: HashMap::new(),
+            volumes: self.volumes.clone(),
+            prefilter_error: None,
         };
         for p in extra {
             cycle.update(p, &with, 1);
@@ -318,6 +336,11 @@ impl<'a> Cycle<'a> {
                 Plugin::NodeAffinity => plugins::node_affinity(pod, node)?,
                 Plugin::NodePorts => plugins::node_ports(pod, node)?,
                 Plugin::NodeResourcesFit => plugins::resources_fit(pod, node)?,
+                Plugin::VolumeBinding => {
+                    if let Some(st) = &self.volumes {
+                        crate::volumes::filter(st, node)?
+                    }
+                }
                 Plugin::PodTopologySpread => {
                     if let Some(st) = &self.spread {
                         topology::spread_filter(st, node)?
@@ -438,6 +461,16 @@ impl Scheduler {
             None
         };
         let mut cycle = Cycle::new(&self.profile, pod, snap);
+        if let Some(m) = cycle.prefilter_error.take() {
+            return Err(ScheduleError::Fit(Box::new(FitError {
+                pod: pod.key(),
+                num_all_nodes: n,
+                node_status: Vec::new(),
+                absent: None,
+                prefilter_msg: Some(m),
+                post_filter_msg: None,
+            })));
+        }
         if !nominated.is_empty() {
             cycle.nominated = nominated.for_cycle(snap, pod);
         }

@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clipper_client::{Change, ClientError, Informer, QuicClient, RestClient};
-use clipper_proto::api::core::v1::{Namespace, Node, Pod};
+use clipper_proto::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use clipper_proto::api::policy::v1::PodDisruptionBudget;
+use clipper_proto::api::storage::v1::StorageClass;
 use clipper_proto::selector::LabelSelectorExpr;
 use clipper_proto::wire::WatchRequest;
 use clipper_scheduler::preemption::{self, Pdb};
@@ -120,6 +121,9 @@ pub struct SchedulerLoop {
     pods: Informer<Pod>,
     namespaces: Informer<Namespace>,
     pdbs: Informer<PodDisruptionBudget>,
+    claims: Informer<PersistentVolumeClaim>,
+    volumes: Informer<PersistentVolume>,
+    classes: Informer<StorageClass>,
     cache: Cache,
     /// By schedulerName.
     profiles: HashMap<String, Scheduler>,
@@ -157,6 +161,9 @@ impl SchedulerLoop {
             pods: Informer::new(quic.watch(watch("", "pods"))),
             namespaces: Informer::new(quic.watch(watch("", "namespaces"))),
             pdbs: Informer::new(quic.watch(watch("policy", "poddisruptionbudgets"))),
+            claims: Informer::new(quic.watch(watch("", "persistentvolumeclaims"))),
+            volumes: Informer::new(quic.watch(watch("", "persistentvolumes"))),
+            classes: Informer::new(quic.watch(watch("storage.k8s.io", "storageclasses"))),
             cache: Cache::new(),
             profiles: config
                 .profiles
@@ -179,6 +186,9 @@ impl SchedulerLoop {
             && self.pods.cache().synced()
             && self.namespaces.cache().synced()
             && self.pdbs.cache().synced()
+            && self.claims.cache().synced()
+            && self.volumes.cache().synced()
+            && self.classes.cache().synced()
     }
 
     /// Runs until `stop` turns true or a watch fails for good.
@@ -219,6 +229,18 @@ impl SchedulerLoop {
                     // Read from the informer's cache when preemption needs them.
                     let _ = changes?;
                 }
+                changes = self.claims.next() => {
+                    let changes = changes?;
+                    self.on_claims(changes);
+                }
+                changes = self.volumes.next() => {
+                    let changes = changes?;
+                    self.on_volumes(changes);
+                }
+                changes = self.classes.next() => {
+                    let changes = changes?;
+                    self.on_classes(changes);
+                }
                 _ = std::future::ready(()), if work => {
                     self.schedule_one().await;
                 }
@@ -249,6 +271,60 @@ impl SchedulerLoop {
         }
         if wake {
             self.queue.on_event(Instant::now(), Hint::All);
+        }
+    }
+
+    /// A claim bound, a volume or class appearing: pods waiting on them may fit now.
+    fn on_claims(&mut self, changes: Vec<Change<PersistentVolumeClaim>>) {
+        let mut wake = false;
+        for c in changes {
+            match c {
+                Change::Added(x) | Change::Updated { new: x, .. } => {
+                    self.cache.upsert_claim(&x);
+                    wake = true;
+                }
+                Change::Deleted(x) => self.cache.remove_claim(
+                    x.metadata.namespace.as_deref().unwrap_or(""),
+                    x.metadata.name.as_deref().unwrap_or(""),
+                ),
+                Change::Synced(_) => {}
+            }
+        }
+        if wake {
+            self.queue.on_event(Instant::now(), Hint::All);
+        }
+    }
+
+    fn on_volumes(&mut self, changes: Vec<Change<PersistentVolume>>) {
+        let mut wake = false;
+        for c in changes {
+            match c {
+                Change::Added(x) | Change::Updated { new: x, .. } => {
+                    self.cache.upsert_volume(&x);
+                    wake = true;
+                }
+                Change::Deleted(x) => self
+                    .cache
+                    .remove_volume(x.metadata.name.as_deref().unwrap_or("")),
+                Change::Synced(_) => {}
+            }
+        }
+        if wake {
+            self.queue.on_event(Instant::now(), Hint::All);
+        }
+    }
+
+    fn on_classes(&mut self, changes: Vec<Change<StorageClass>>) {
+        for c in changes {
+            match c {
+                Change::Added(x) | Change::Updated { new: x, .. } => {
+                    self.cache.upsert_storage_class(&x)
+                }
+                Change::Deleted(x) => self
+                    .cache
+                    .remove_storage_class(x.metadata.name.as_deref().unwrap_or("")),
+                Change::Synced(_) => {}
+            }
         }
     }
 

@@ -5,6 +5,7 @@ mod filters;
 mod preempt;
 mod scheduling;
 mod scores;
+mod volumes;
 
 use std::sync::Arc;
 

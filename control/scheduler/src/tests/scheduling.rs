@@ -335,7 +335,7 @@ pluginConfig:
             (Plugin::ImageLocality, 1),
         ]
     );
-    assert_eq!(d.filters.len(), 8);
+    assert_eq!(d.filters.len(), 9);
 
     let bad = |y: &str| {
         yaml_serde::from_str::<ProfileConfig>(y)
