@@ -10,6 +10,7 @@ PACKAGES=(
   busybox-static              # root filesystem for test containers
   containernetworking-plugins # CNI plugins: bridge, host-local, loopback, portmap
   iproute2                    # ip netns / veth for multi-host tests
+  nftables                    # the proxy's return path for kept client source addresses
   procps                      # ps/pkill used by process tests
   curl                        # raw HTTPS requests in the bad-input tests
   haproxy                     # proxy-bench: HAProxy (mode tcp) beside Clipper's proxy

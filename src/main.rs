@@ -72,6 +72,10 @@ enum Command {
         /// Where the service proxy serves /metrics and /healthz.
         #[arg(long, default_value = clipper_proxyd::metrics::DEFAULT_METRICS_ADDRESS)]
         proxy_metrics_address: std::net::SocketAddr,
+        /// Connect to endpoints on this node from the node's address instead of keeping
+        /// the client's (IP_TRANSPARENT with an nftables mark and policy routing).
+        #[arg(long)]
+        no_preserve_source: bool,
         /// The scheduler's configuration: a KubeSchedulerConfiguration file
         /// (kubescheduler.config.k8s.io/v1; profiles, plugins, weights, pluginConfig).
         #[arg(long)]
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
                 no_proxy,
                 service_ip_link,
                 proxy_metrics_address,
+                no_preserve_source,
                 cluster_dns,
                 cluster_domain,
                 scheduler_config,
@@ -174,6 +179,7 @@ fn main() -> ExitCode {
                         node_name: node_name.unwrap_or_else(host_name),
                         link: service_ip_link,
                         metrics_address: proxy_metrics_address,
+                        preserve_source: !no_preserve_source,
                         dns_ip,
                         cluster_domain,
                     })),
@@ -449,7 +455,13 @@ async fn up(
     println!("clipper: not built yet: controllers (besides namespaces and CRDs), node agent, DNS");
     println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
-    if let Some(RunningProxy { stop, task, dns }) = proxy {
+    if let Some(RunningProxy {
+        stop,
+        task,
+        dns,
+        tproxy,
+    }) = proxy
+    {
         if let Some(dns) = dns
             && let Err(e) = dns.shutdown().await
         {
@@ -460,6 +472,9 @@ async fn up(
             Ok(Ok(_)) => {}
             Ok(Err(e)) => eprintln!("clipper: the service proxy had stopped: {e}"),
             Err(e) => eprintln!("clipper: the service proxy task failed: {e}"),
+        }
+        if tproxy {
+            clipper_proxyd::tproxy::remove().await;
         }
     }
     let _ = stop_scheduler.send(true);
@@ -502,6 +517,7 @@ struct ProxyOptions {
     node_name: String,
     link: String,
     metrics_address: std::net::SocketAddr,
+    preserve_source: bool,
     dns_ip: std::net::IpAddr,
     cluster_domain: String,
 }
@@ -621,6 +637,15 @@ async fn start_proxy(
         .map_err(|e| anyhow::anyhow!("--cluster-domain: {e}"))?,
     );
     let serve_dns = link.is_some();
+    if opts.preserve_source {
+        match clipper_proxyd::tproxy::install().await {
+            Ok(()) => ctx.preserve_source = true,
+            Err(e) => eprintln!(
+                "clipper: warning: endpoints see the node's address, not the client's ({e})"
+            ),
+        }
+    }
+    let tproxy = ctx.preserve_source;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let (metrics_at, _) = clipper_proxyd::metrics::serve(
         opts.metrics_address,
@@ -678,13 +703,20 @@ async fn start_proxy(
         eprintln!("clipper: warning: no service IP link, so no cluster DNS");
         None
     };
-    Ok(RunningProxy { stop, task, dns })
+    Ok(RunningProxy {
+        stop,
+        task,
+        dns,
+        tproxy,
+    })
 }
 
 struct RunningProxy {
     stop: tokio::sync::watch::Sender<bool>,
     task: ProxyTask,
     dns: Option<clipper_dns::DnsServer>,
+    /// The return path for kept source addresses is installed (removed on stop).
+    tproxy: bool,
 }
 
 /// How long `clipper up` waits for the service proxy's first sync.

@@ -126,6 +126,20 @@ impl Topology {
         self.backends.push(child);
     }
 
+    /// A TCP server in `role`'s namespace on port 9000 answering each connection with the
+    /// peer address it sees (what a backend learns of its client), for a bounded number
+    /// of connections.
+    fn start_whoami(&mut self, role: &str) {
+        let script = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',9000))\ns.listen(64)\nfor _ in range(1000):\n    c,a=s.accept()\n    c.sendall(('HTTP/1.0 200 OK\\r\\n\\r\\n'+a[0]+'\\n').encode())\n    c.close()\n";
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), "python3", "-c", script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 starts");
+        self.backends.push(child);
+    }
+
     /// One datagram from `role`'s namespace to `addr`; the answer, or None after 2 s.
     fn udp(&self, role: &str, addr: &str, payload: &str) -> Option<String> {
         let (host, port) = addr.rsplit_once(':').expect("host:port");
@@ -310,6 +324,8 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
     t.start_backend("pa");
     t.start_backend("pb");
     t.start_udp_backend("pa");
+    t.start_whoami("pa");
+    t.start_whoami("pb");
 
     let data: PathBuf = t.dir.path().join("data");
     let mut child = Command::new("ip")
@@ -407,6 +423,46 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
         None,
         "NXDOMAIN"
     );
+
+    // The client's source address is kept towards an endpoint on this node (its replies
+    // route back through the node); an endpoint elsewhere sees the node's address.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &["local", "remote"]
+            .map(|w| {
+                // (A pod address is on one node: the remote endpoint is pod-b's.)
+                let (node, addr) = if w == "local" {
+                    ("node-1", "10.200.1.2")
+                } else {
+                    ("node-2", "10.200.2.2")
+                };
+                format!(
+                    "apiVersion: v1\nkind: Service\nmetadata: {{name: who-{w}, namespace: default}}\nspec:\n  ports: [{{name: http, port: 80, targetPort: 9000}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: who-{w}-1\n  namespace: default\n  labels: {{kubernetes.io/service-name: who-{w}}}\naddressType: IPv4\nports: [{{name: http, port: 9000, protocol: TCP}}]\nendpoints: [{{addresses: [\"{addr}\"], nodeName: {node}}}]\n---\n"
+                )
+            })
+            .concat(),
+    );
+    for (w, seen_as) in [("local", "10.200.3.2"), ("remote", "10.200.2.1")] {
+        let who = k.ok(&[
+            "get",
+            "svc",
+            &format!("who-{w}"),
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]);
+        let seen = until(
+            &t,
+            "client",
+            &format!("http://{who}/"),
+            &format!("who-{w}"),
+            |b| b.starts_with("10."),
+        );
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some(seen_as),
+            "{w} endpoint sees"
+        );
+    }
 
     // UDP through the ClusterIP.
     let dns_ip = k.ok(&["get", "svc", "dns", "-o", "jsonpath={.spec.clusterIP}"]);
@@ -532,7 +588,13 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
         t.links()
     );
 
-    // Stopping clipper removes the link.
+    // Stopping clipper removes the link and the return path for kept source addresses.
     stop(child);
     assert!(!t.links().contains("clipper0"), "{}", t.links());
+    let tables = Command::new("ip")
+        .args(["netns", "exec", &t.ns("node"), "nft", "list", "tables"])
+        .output()
+        .expect("nft runs");
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(!tables.contains("clipper_tproxy"), "{tables}");
 }

@@ -110,6 +110,8 @@ pub struct Metrics {
     bind_errors: AtomicU64,
     /// Service addresses listened on (each by every thread).
     listeners: AtomicU64,
+    /// Connections that should have kept the client's address and could not.
+    transparent_failures: AtomicU64,
 }
 
 fn escape(v: &str) -> String {
@@ -159,6 +161,16 @@ impl Metrics {
         self.bind_errors.load(Relaxed)
     }
 
+    /// Counts a connection that fell back to the node's address.
+    pub fn record_transparent_failure(&self) {
+        self.transparent_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Connections that fell back to the node's address, since start.
+    pub fn transparent_failures(&self) -> u64 {
+        self.transparent_failures.load(Relaxed)
+    }
+
     /// Sets the number of service addresses listened on.
     pub fn set_listeners(&self, n: u64) {
         self.listeners.store(n, Relaxed);
@@ -173,7 +185,7 @@ impl Metrics {
     pub fn render_prometheus(&self) -> String {
         let inner = self.inner.lock();
         let mut out = String::new();
-        let globals: [(&str, &str, &str, &AtomicU64); 2] = [
+        let globals: [(&str, &str, &str, &AtomicU64); 3] = [
             (
                 "clipper_proxy_listeners",
                 "gauge",
@@ -185,6 +197,12 @@ impl Metrics {
                 "counter",
                 "Services whose listening sockets could not be bound.",
                 &self.bind_errors,
+            ),
+            (
+                "clipper_proxy_transparent_failures_total",
+                "counter",
+                "Connections that could not keep the client's source address.",
+                &self.transparent_failures,
             ),
         ];
         for (name, kind, help, v) in globals {

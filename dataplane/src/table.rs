@@ -7,6 +7,7 @@
 
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,11 +18,19 @@ use crate::service::{Service, ServiceKey, ServiceSpec};
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     services: imbl::HashMap<ServiceKey, Arc<Service>>,
+    /// Backends reached from the client's own address (IP_TRANSPARENT) rather than the
+    /// node's: endpoints whose replies route back through this node.
+    transparent: imbl::HashSet<SocketAddr>,
     /// Bumped by every swap that changed something.
     pub generation: u64,
 }
 
 impl Table {
+    /// Whether connections to `backend` keep the client's source address.
+    pub fn is_transparent(&self, backend: &SocketAddr) -> bool {
+        !self.transparent.is_empty() && self.transparent.contains(backend)
+    }
+
     /// The service listening on `key`.
     pub fn get(&self, key: &ServiceKey) -> Option<&Arc<Service>> {
         self.services.get(key)
@@ -149,6 +158,23 @@ impl TableHandle {
             self.current.store(Arc::new(next));
         }
         outcome
+    }
+
+    /// Sets the backends reached from the client's own address (see
+    /// [`Table::is_transparent`]); swapped in atomically like any change. Returns whether
+    /// the set changed.
+    pub fn set_transparent(&self, backends: impl IntoIterator<Item = SocketAddr>) -> bool {
+        let _w = self.writer.lock();
+        let cur = self.current.load_full();
+        let set: imbl::HashSet<SocketAddr> = backends.into_iter().collect();
+        if set == cur.transparent {
+            return false;
+        }
+        let mut next = (*cur).clone();
+        next.transparent = set;
+        next.generation = cur.generation + 1;
+        self.current.store(Arc::new(next));
+        true
     }
 
     /// Makes the table hold exactly `specs`, computing the changes against the current table

@@ -156,6 +156,8 @@ pub enum Action {
     Connect {
         /// Backend address.
         addr: SocketAddr,
+        /// Connect from this address (the client's, IP_TRANSPARENT) instead of the node's.
+        source: Option<std::net::IpAddr>,
     },
     /// Receive into the buffer of the direction that reads `from`.
     Recv {
@@ -251,6 +253,11 @@ pub struct TcpCore<R> {
 }
 
 impl<R: Rng> TcpCore<R> {
+    /// The table this core reads.
+    pub fn table(&self) -> &Arc<TableHandle> {
+        &self.table
+    }
+
     /// A core reading services from `table`.
     pub fn new(table: Arc<TableHandle>, limits: TcpLimits, rng: R) -> TcpCore<R> {
         let limits = TcpLimits {
@@ -374,7 +381,14 @@ impl<R: Rng> TcpCore<R> {
             deadline,
         };
         let addr = conn.backend.addr;
-        self.actions.push_back((id, Action::Connect { addr }));
+        let client = conn.client;
+        // A loopback client cannot be a source towards another host.
+        let source = (client.is_ipv4() == addr.is_ipv4()
+            && !client.ip().is_loopback()
+            && self.table.load().is_transparent(&addr))
+        .then(|| client.ip());
+        self.actions
+            .push_back((id, Action::Connect { addr, source }));
         self.arm(id, deadline);
     }
 
@@ -635,12 +649,49 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn transparent_backends_are_reached_from_the_client_address() {
+        let (t, mut c) = core(&[(1, Conditions::READY)]);
+        let connect = |c: &mut TcpCore<SplitMix64>, n: u16| {
+            let Accepted::Conn(_) = c.accept(LISTEN.parse().unwrap(), client(n), 0) else {
+                panic!("refused")
+            };
+            match drain(c)[..] {
+                [Connect { addr, source }] => (addr, source),
+                ref other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            connect(&mut c, 1),
+            (be(1), None),
+            "the node's address by default"
+        );
+        assert!(t.set_transparent([be(1)]));
+        assert!(!t.set_transparent([be(1)]), "unchanged");
+        assert_eq!(
+            connect(&mut c, 2),
+            (be(1), Some(client(2).ip())),
+            "the client's address for a transparent backend"
+        );
+        // An IPv6 client cannot keep its address towards an IPv4 backend.
+        let Accepted::Conn(_) = c.accept(
+            LISTEN.parse().unwrap(),
+            "[2001:db8::1]:40000".parse().unwrap(),
+            0,
+        ) else {
+            panic!("refused")
+        };
+        assert!(matches!(drain(&mut c)[..], [Connect { source: None, .. }]));
+        assert!(t.set_transparent([]));
+        assert_eq!(connect(&mut c, 3), (be(1), None));
+    }
+
     fn open(c: &mut TcpCore<SplitMix64>, n: u16, now: Nanos) -> (ConnId, SocketAddr) {
         let Accepted::Conn(id) = c.accept(LISTEN.parse().unwrap(), client(n), now) else {
             panic!("refused")
         };
         let acts = drain(c);
-        let [Connect { addr }] = acts[..] else {
+        let [Connect { addr, .. }] = acts[..] else {
             panic!("{acts:?}")
         };
         c.handle(id, Event::Connected, now);
@@ -838,7 +889,7 @@ mod tests {
         let mut tried = vec![];
         for _ in 0..3 {
             let acts = drain(&mut c);
-            let [Connect { addr }] = acts[..] else {
+            let [Connect { addr, .. }] = acts[..] else {
                 panic!("{acts:?}")
             };
             assert!(
@@ -866,11 +917,11 @@ mod tests {
         let Accepted::Conn(id) = c.accept(LISTEN.parse().unwrap(), client(1), 0) else {
             panic!()
         };
-        let [Connect { addr: first }] = drain(&mut c)[..] else {
+        let [Connect { addr: first, .. }] = drain(&mut c)[..] else {
             panic!()
         };
         c.handle(id, Event::ConnectFailed(ConnectError::Refused), 1);
-        let [Connect { addr: second }] = drain(&mut c)[..] else {
+        let [Connect { addr: second, .. }] = drain(&mut c)[..] else {
             panic!()
         };
         assert_ne!(first, second);
@@ -886,14 +937,14 @@ mod tests {
         let Accepted::Conn(_) = c.accept(LISTEN.parse().unwrap(), client(1), 0) else {
             panic!()
         };
-        let [Connect { addr: a }] = drain(&mut c)[..] else {
+        let [Connect { addr: a, .. }] = drain(&mut c)[..] else {
             panic!()
         };
         assert_eq!(c.poll_timeout(), Some(to));
         c.handle_timeout(to - 1);
         assert!(drain(&mut c).is_empty());
         c.handle_timeout(to);
-        let [Connect { addr: b }] = drain(&mut c)[..] else {
+        let [Connect { addr: b, .. }] = drain(&mut c)[..] else {
             panic!()
         };
         assert_ne!(a, b);

@@ -1201,7 +1201,7 @@ impl Worker {
                 continue;
             }
             match action {
-                Action::Connect { addr } => self.do_connect(slot, addr),
+                Action::Connect { addr, source } => self.do_connect(slot, addr, source),
                 Action::Recv { from } => self.post_recv(slot, from),
                 Action::Send { to, len } => {
                     let Some(Some(c)) = self.conns.get_mut(slot) else {
@@ -1414,7 +1414,7 @@ impl Worker {
         self.maybe_free(slot);
     }
 
-    fn do_connect(&mut self, slot: usize, addr: SocketAddr) {
+    fn do_connect(&mut self, slot: usize, addr: SocketAddr, source: Option<std::net::IpAddr>) {
         let Some(Some(c)) = self.conns.get_mut(slot) else {
             return;
         };
@@ -1447,6 +1447,19 @@ impl Worker {
             }
         };
         let _ = sock.set_tcp_nodelay(true);
+        if let Some(ip) = source {
+            // Keep the client's address towards the backend. Needs CAP_NET_ADMIN and a
+            // return path (the control loop sets it up); without them, the node's address.
+            let transparent = match ip {
+                std::net::IpAddr::V4(_) => sock.set_ip_transparent_v4(true),
+                std::net::IpAddr::V6(_) => sock.set_ip_transparent_v6(true),
+            };
+            let bound =
+                transparent.and_then(|()| sock.bind(&SockAddr::from(SocketAddr::new(ip, 0))));
+            if bound.is_err() {
+                self.core.table().metrics().record_transparent_failure();
+            }
+        }
         let e = opcode::Connect::new(
             types::Fd(sock.as_raw_fd()),
             c.backend_addr.as_ptr().cast(),

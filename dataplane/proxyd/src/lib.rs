@@ -9,6 +9,7 @@
 
 pub mod metrics;
 pub mod model;
+pub mod tproxy;
 pub mod vip;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -283,6 +284,15 @@ impl ProxyLoop {
         {
             self.stats.vip_errors += 1;
             tracing::warn!(error = %e, "removing service IPs");
+        }
+        if self.ctx.preserve_source {
+            let local: std::collections::BTreeSet<std::net::SocketAddr> = self
+                .slices_by_svc
+                .values()
+                .flat_map(|m| m.values())
+                .flat_map(|s| model::local_backends(s, &self.ctx))
+                .collect();
+            self.proxy.table().set_transparent(local);
         }
         self.stats.entries = self.specs.values().map(Vec::len).sum();
         if !self.primed {

@@ -33,6 +33,9 @@ pub struct NodeContext {
     /// Services another component serves on their ClusterIP itself (the in-process
     /// cluster DNS), which the proxy must leave alone.
     pub skip: BTreeSet<SvcKey>,
+    /// Keep clients' source addresses towards endpoints on this node (IP_TRANSPARENT;
+    /// needs the return path of [`crate::tproxy`]).
+    pub preserve_source: bool,
 }
 
 impl NodeContext {
@@ -42,6 +45,7 @@ impl NodeContext {
             node_port_addrs: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             balancer: BalancerKind::RoundRobin,
             skip: BTreeSet::new(),
+            preserve_source: false,
         }
     }
 }
@@ -236,6 +240,26 @@ fn endpoints_for(
                 weight: 1,
                 conditions,
             });
+        }
+    }
+    out
+}
+
+/// Backend addresses (endpoint address × slice port) on this node: the ones whose replies
+/// route back through it, so the proxy may connect to them from the client's address.
+pub fn local_backends(slice: &EndpointSlice, ctx: &NodeContext) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for e in &slice.endpoints {
+        if e.node_name.as_deref() != Some(ctx.node_name.as_str()) {
+            continue;
+        }
+        let Some(ip) = e.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        for p in slice.ports.iter().flatten() {
+            if let Some(port) = p.port.and_then(|p| u16::try_from(p).ok()) {
+                out.push(SocketAddr::new(ip, port));
+            }
         }
     }
     out
