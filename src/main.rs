@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-/// Default data directory of `clipper up`.
-const DEFAULT_DATA_DIR: &str = "/var/lib/clipper";
+mod up_config;
+
 /// How often `clipper proxy` checks that its threads still run: how late it notices a failure.
 const PROXY_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -20,6 +20,63 @@ const PROXY_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_millis
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// `clipper up`'s flags (each also a key of its configuration file).
+#[derive(clap::Args)]
+struct UpArgs {
+    /// A configuration file (YAML, kebab-case keys; see deploy/clipper.yaml). Flags
+    /// given here win over it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where the cluster keeps its state [default: /var/lib/clipper].
+    #[arg(long, env = "CLIPPER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTPS address of the API server (QUIC on the same port over UDP)
+    /// [default: 0.0.0.0:6443].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// The store: `embedded` (under the data directory) or `etcd://host:port,...`
+    /// [default: embedded].
+    #[arg(long)]
+    store: Option<String>,
+    /// The Service ClusterIP range [default: 10.96.0.0/12].
+    #[arg(long)]
+    service_cidr: Option<String>,
+    /// The NodePort range, FIRST-LAST [default: 30000-32767].
+    #[arg(long)]
+    service_node_port_range: Option<String>,
+    /// API worker threads [default: one per core].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// This node's name (for the Local traffic policies) [default: the host name].
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Do not run the service proxy (ClusterIPs and NodePorts are then not served on
+    /// this host, no service-IP link is created, and there is no cluster DNS).
+    #[arg(long)]
+    no_proxy: bool,
+    /// The link the service proxy puts ClusterIPs on [default: clipper0].
+    #[arg(long)]
+    service_ip_link: Option<String>,
+    /// The cluster DNS address (the kube-dns Service's ClusterIP) [default: the tenth
+    /// address of the service range, 10.96.0.10]. Served in process on port 53.
+    #[arg(long)]
+    cluster_dns: Option<std::net::IpAddr>,
+    /// The cluster domain DNS answers for [default: cluster.local].
+    #[arg(long)]
+    cluster_domain: Option<String>,
+    /// Where the service proxy serves /metrics and /healthz [default: 127.0.0.1:10249].
+    #[arg(long)]
+    proxy_metrics_address: Option<std::net::SocketAddr>,
+    /// Connect to endpoints on this node from the node's address instead of keeping
+    /// the client's (IP_TRANSPARENT with an nftables mark and policy routing).
+    #[arg(long)]
+    no_preserve_source: bool,
+    /// The scheduler's configuration: a KubeSchedulerConfiguration file
+    /// (kubescheduler.config.k8s.io/v1; profiles, plugins, weights, pluginConfig).
+    #[arg(long)]
+    scheduler_config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -36,51 +93,7 @@ enum ProxyAction {
 #[derive(Subcommand)]
 enum Command {
     /// Run a one-host cluster: every component that exists, in one process.
-    Up {
-        /// Where the cluster keeps its state.
-        #[arg(long, default_value = DEFAULT_DATA_DIR, env = "CLIPPER_DATA_DIR")]
-        data_dir: PathBuf,
-        /// HTTPS address of the API server.
-        #[arg(long, default_value = "0.0.0.0:6443")]
-        listen: std::net::SocketAddr,
-        /// The store: `embedded` (under the data directory) or `etcd://host:port,...`.
-        #[arg(long, default_value = "embedded")]
-        store: String,
-        /// The Service ClusterIP range.
-        #[arg(long, default_value = "10.96.0.0/12")]
-        service_cidr: String,
-        /// API worker threads (default: one per core).
-        #[arg(long)]
-        workers: Option<usize>,
-        /// This node's name (for the Local traffic policies); default: the host name.
-        #[arg(long)]
-        node_name: Option<String>,
-        /// Do not run the service proxy (ClusterIPs and NodePorts are then not served on
-        /// this host, and no service-IP link is created).
-        #[arg(long)]
-        no_proxy: bool,
-        /// The link the service proxy puts ClusterIPs on.
-        #[arg(long, default_value = clipper_proxyd::vip::DEFAULT_LINK)]
-        service_ip_link: String,
-        /// The cluster DNS address (the kube-dns Service's ClusterIP; default: the tenth
-        /// address of the service range, 10.96.0.10). Served in process on port 53.
-        #[arg(long)]
-        cluster_dns: Option<std::net::IpAddr>,
-        /// The cluster domain DNS answers for.
-        #[arg(long, default_value = "cluster.local")]
-        cluster_domain: String,
-        /// Where the service proxy serves /metrics and /healthz.
-        #[arg(long, default_value = clipper_proxyd::metrics::DEFAULT_METRICS_ADDRESS)]
-        proxy_metrics_address: std::net::SocketAddr,
-        /// Connect to endpoints on this node from the node's address instead of keeping
-        /// the client's (IP_TRANSPARENT with an nftables mark and policy routing).
-        #[arg(long)]
-        no_preserve_source: bool,
-        /// The scheduler's configuration: a KubeSchedulerConfiguration file
-        /// (kubescheduler.config.k8s.io/v1; profiles, plugins, weights, pluginConfig).
-        #[arg(long)]
-        scheduler_config: Option<PathBuf>,
-    },
+    Up(Box<UpArgs>),
     /// Run one of the benchmarks of perf/ (they are separate binaries installed next to
     /// `clipper`; `cargo build --release -p clipper-perf` builds them). Without a name,
     /// lists them.
@@ -155,47 +168,58 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up {
-                data_dir,
-                listen,
-                store,
-                service_cidr,
-                workers,
-                node_name,
-                no_proxy,
-                service_ip_link,
-                proxy_metrics_address,
-                no_preserve_source,
-                cluster_dns,
-                cluster_domain,
-                scheduler_config,
-            } => {
-                let dns_ip = match cluster_dns {
-                    Some(ip) => Ok(ip),
-                    None => default_cluster_dns(&service_cidr),
-                };
-                let proxy = match dns_ip {
-                    Ok(dns_ip) => Ok((!no_proxy).then(|| ProxyOptions {
-                        node_name: node_name.unwrap_or_else(host_name),
-                        link: service_ip_link,
-                        metrics_address: proxy_metrics_address,
-                        preserve_source: !no_preserve_source,
-                        dns_ip,
-                        cluster_domain,
-                    })),
-                    Err(e) => Err(e),
-                };
-                let proxy = proxy?;
-                up(
+            Command::Up(args) => {
+                let UpArgs {
+                    config,
                     data_dir,
                     listen,
-                    &store,
+                    store,
                     service_cidr,
+                    service_node_port_range,
                     workers,
-                    proxy,
+                    node_name,
+                    no_proxy,
+                    service_ip_link,
+                    cluster_dns,
+                    cluster_domain,
+                    proxy_metrics_address,
+                    no_preserve_source,
                     scheduler_config,
-                )
-                .await
+                } = *args;
+                let mut c = match &config {
+                    Some(path) => up_config::UpConfig::load(path).map_err(anyhow::Error::msg)?,
+                    None => up_config::UpConfig::default(),
+                };
+                // Flags win over the file.
+                macro_rules! set {
+                    ($($field:ident),*) => { $(if let Some(v) = $field { c.$field = v; })* };
+                }
+                set!(
+                    data_dir,
+                    listen,
+                    store,
+                    service_cidr,
+                    service_node_port_range,
+                    service_ip_link,
+                    cluster_domain,
+                    proxy_metrics_address
+                );
+                if workers.is_some() {
+                    c.workers = workers;
+                }
+                if node_name.is_some() {
+                    c.node_name = node_name;
+                }
+                if cluster_dns.is_some() {
+                    c.cluster_dns = cluster_dns;
+                }
+                if scheduler_config.is_some() {
+                    c.scheduler_config = scheduler_config;
+                }
+                c.proxy &= !no_proxy;
+                c.preserve_source &= !no_preserve_source;
+                c.validate().map_err(anyhow::Error::msg)?;
+                up(c).await
             }
             Command::Proxy {
                 action: Some(ProxyAction::Stats { url }),
@@ -397,15 +421,30 @@ fn store_choice(
 
 /// `clipper up`: the store, the API server (with its in-process controllers) and the
 /// scheduler. The other controllers, the node agent and DNS are not built yet.
-async fn up(
-    data_dir: PathBuf,
-    listen: std::net::SocketAddr,
-    store: &str,
-    service_cidr: String,
-    workers: Option<usize>,
-    proxy: Option<ProxyOptions>,
-    scheduler_config: Option<PathBuf>,
-) -> anyhow::Result<()> {
+async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
+    let dns_ip = match c.cluster_dns {
+        Some(ip) => ip,
+        None => default_cluster_dns(&c.service_cidr)?,
+    };
+    let proxy = c.proxy.then(|| ProxyOptions {
+        node_name: c.node_name.clone().unwrap_or_else(host_name),
+        link: c.service_ip_link.clone(),
+        metrics_address: c.proxy_metrics_address,
+        preserve_source: c.preserve_source,
+        dns_ip,
+        cluster_domain: c.cluster_domain.clone(),
+    });
+    let scheduler_config = c.scheduler_config.clone();
+    let (data_dir, listen, store, service_cidr, workers) = (
+        c.data_dir.clone(),
+        c.listen,
+        c.store.clone(),
+        c.service_cidr.clone(),
+        c.workers,
+    );
+    let node_port_range =
+        clipper_apiserver::services::parse_node_port_range(&c.service_node_port_range)
+            .map_err(anyhow::Error::msg)?;
     // A bad configuration file fails before anything starts.
     let scheduler_config = match &scheduler_config {
         None => clipper_scheduler::Config::default(),
@@ -430,9 +469,10 @@ async fn up(
     // Handlers first: a signal that arrives once we report readiness must stop us cleanly.
     let shutdown = Shutdown::install()?;
     let mut config = clipper_apiserver::run::ApiServerConfig::new(&data_dir);
-    config.store = store_choice(&data_dir, store)?;
+    config.store = store_choice(&data_dir, &store)?;
     config.listen = listen;
     config.service_cidr = service_cidr;
+    config.node_port_range = node_port_range;
     if let Some(w) = workers {
         config.workers = w;
     }

@@ -150,3 +150,75 @@ fn secrets_are_encrypted_at_rest_and_served_in_the_clear() {
     assert_eq!(out, "Y29ycmVjdC1ob3JzZS1iYXR0ZXJ5", "served decrypted");
     stop(again);
 }
+
+/// A configuration file under the flags: its settings apply (a NodePort range), flags
+/// win over it (the harness's --listen and --data-dir), and a bad file stops
+/// `clipper up` with one line naming the file and the problem.
+#[test]
+fn up_reads_a_configuration_file_under_the_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("clipper.yaml");
+    std::fs::write(
+        &config,
+        "listen: 192.0.2.1:1\nservice-node-port-range: 31000-31001\ncluster-domain: example.internal\n",
+    )
+    .expect("write config");
+    let data = dir.path().join("data");
+    let mut child =
+        common::start_process_with(&data, &["--config", config.to_str().expect("utf-8")]);
+    let kubeconfig = wait_until_serving(&mut child);
+    let (ok, _, err) = kubectl(
+        &kubeconfig,
+        &["create", "service", "nodeport", "np", "--tcp=80:8080"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let (ok, port, err) = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "svc",
+            "np",
+            "-o",
+            "jsonpath={.spec.ports[0].nodePort}",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        ["31000", "31001"].contains(&port.as_str()),
+        "allocated from the file's range: {port}"
+    );
+    stop(child);
+
+    std::fs::write(&config, "listen: 127.0.0.1:0\nworkers: 0\n").expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clipper"))
+        .args([
+            "up",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("clipper runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        format!("error: {}: workers must be at least 1", config.display())
+    );
+    std::fs::write(&config, "listne: 127.0.0.1:0\n").expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clipper"))
+        .args(["up", "--config", config.to_str().expect("utf-8")])
+        .output()
+        .expect("clipper runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: unknown field `listne`",
+            config.display()
+        )) && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}

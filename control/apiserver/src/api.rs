@@ -37,6 +37,8 @@ pub struct ApiConfig {
     pub validation: ValidationOptions,
     /// The service ClusterIP range (`--service-cluster-ip-range`).
     pub service_cidr: String,
+    /// NodePorts are allocated from this range, inclusive (`--service-node-port-range`).
+    pub node_port_range: (i32, i32),
 }
 
 impl Default for ApiConfig {
@@ -44,6 +46,7 @@ impl Default for ApiConfig {
         ApiConfig {
             validation: ValidationOptions::default(),
             service_cidr: "10.96.0.0/12".into(),
+            node_port_range: crate::services::NODE_PORT_RANGE,
         }
     }
 }

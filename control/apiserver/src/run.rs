@@ -39,6 +39,8 @@ pub struct ApiServerConfig {
     /// Worker threads (one per core by default).
     pub workers: usize,
     pub service_cidr: String,
+    /// NodePort range, inclusive.
+    pub node_port_range: (i32, i32),
     /// More names and addresses for the serving certificate.
     pub extra_sans: Vec<String>,
 }
@@ -56,6 +58,7 @@ impl ApiServerConfig {
                 .map(|n| n.get())
                 .unwrap_or(1),
             service_cidr: "10.96.0.0/12".into(),
+            node_port_range: crate::services::NODE_PORT_RANGE,
             extra_sans: Vec::new(),
         }
     }
@@ -178,6 +181,7 @@ pub async fn start_with_store(
         Arc::new(store),
         ApiConfig {
             service_cidr: config.service_cidr.clone(),
+            node_port_range: config.node_port_range,
             ..Default::default()
         },
     ));

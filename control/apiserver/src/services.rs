@@ -18,6 +18,27 @@ use crate::status::ApiError;
 const RANDOM_ATTEMPTS: usize = 64;
 /// The node port range (`--service-node-port-range`).
 pub const NODE_PORT_RANGE: (i32, i32) = (30000, 32767);
+
+/// Parses `--service-node-port-range` (`30000-32767`).
+pub fn parse_node_port_range(s: &str) -> Result<(i32, i32), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("node port range {s:?} is not FIRST-LAST"))?;
+    let a: i32 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("node port range {s:?}: {a:?} is not a port"))?;
+    let b: i32 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("node port range {s:?}: {b:?} is not a port"))?;
+    if !(1..=65535).contains(&a) || !(1..=65535).contains(&b) || a > b {
+        return Err(format!(
+            "node port range {s:?}: need 1 <= FIRST <= LAST <= 65535"
+        ));
+    }
+    Ok((a, b))
+}
 const NODE_PORT_PREFIX: &str = "/registry/clipper/nodeports/";
 
 /// What a Service holds: ClusterIPs and node ports.
@@ -313,14 +334,15 @@ async fn allocate_inner(
                 Some(p) if old_ports.contains(&p) => {}
                 Some(p) => {
                     let field = Path::new("spec").child("ports").index(i).child("nodePort");
-                    if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&p) {
+                    let range = api.config.node_port_range;
+                    if !(range.0..=range.1).contains(&p) {
                         return Err(invalid(
                             &svc_copy,
                             field,
                             &p.to_string(),
                             &format!(
                                 "provided port is not in the valid range. The range of valid ports is {}-{}",
-                                NODE_PORT_RANGE.0, NODE_PORT_RANGE.1
+                                range.0, range.1
                             ),
                         ));
                     }
@@ -337,13 +359,14 @@ async fn allocate_inner(
                     }
                 }
                 None => {
-                    let span = (NODE_PORT_RANGE.1 - NODE_PORT_RANGE.0 + 1) as usize;
+                    let range = api.config.node_port_range;
+                    let span = (range.1 - range.0 + 1) as usize;
                     let mut chosen = None;
                     for attempt in 0..(RANDOM_ATTEMPTS + span) {
                         let p = if attempt < RANDOM_ATTEMPTS {
-                            NODE_PORT_RANGE.0 + rand::random_range(0..span as i32)
+                            range.0 + rand::random_range(0..span as i32)
                         } else {
-                            NODE_PORT_RANGE.0 + (attempt - RANDOM_ATTEMPTS) as i32
+                            range.0 + (attempt - RANDOM_ATTEMPTS) as i32
                         };
                         if dry_run || reserve_port(api, &svc_copy, p).await? {
                             chosen = Some(p);
