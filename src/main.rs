@@ -533,7 +533,7 @@ type SchedulerTask =
 
 /// The scheduler, in process but through the API like any client: its own identity
 /// (`system:kube-scheduler`, `<data-dir>/scheduler.kubeconfig`), informers over QUIC,
-/// bindings and events over HTTPS.
+/// bindings and events as calls on the same QUIC connection.
 fn start_scheduler(
     running: &clipper_apiserver::run::RunningApiServer,
     config: clipper_scheduler::Config,
@@ -542,13 +542,12 @@ fn start_scheduler(
         .component_kubeconfig("system:kube-scheduler", &[], "scheduler.kubeconfig")
         .map_err(|e| anyhow::anyhow!("the scheduler's kubeconfig: {}", e.message))?;
     let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
-    let quic = clipper_client::QuicClient::new(creds.clone(), clipper_client::Options::default())?;
-    let rest = clipper_client::RestClient::new(creds, "clipper-scheduler")?;
+    let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
-    let looped = clipper_schedulerd::SchedulerLoop::new(&quic, rest, config, seed);
+    let looped = clipper_schedulerd::SchedulerLoop::new(&quic, config, seed);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     Ok((stop, tokio::spawn(looped.run(stop_rx))))
 }

@@ -1,7 +1,8 @@
 //! The QUIC node protocol against a real `clipper up`: a client watching with the admin
 //! kubeconfig's certificate, resuming after a forced disconnect with nothing lost and
 //! nothing repeated, filtered by labels, refused without permission, cut off when it
-//! stalls, and malformed frames answered with an error while the server keeps serving.
+//! stalls, and malformed frames answered with an error while the server keeps serving;
+//! writes and reads as calls over the same connection, with REST's semantics.
 
 mod common;
 
@@ -200,8 +201,8 @@ async fn quic_watch_streams_resumes_filters_and_cuts_off_stalled_consumers() {
     dec = wire::Decoder::default();
     dec.feed(&reply);
     assert!(
-        matches!(dec.next_frame(), Ok(Some(wire::Frame::Error(ref s))) if s.code == 400),
-        "an oversized frame is refused"
+        matches!(dec.next_frame(), Ok(Some(wire::Frame::Error(ref s))) if s.code == 413),
+        "an oversized frame is refused as REST refuses an oversized body"
     );
     k.ok(&["create", "configmap", "e", "-n", "q", "--from-literal=v=1"]);
     let (kind, name, _, _) = next_cm(&mut w).await;
@@ -381,4 +382,164 @@ async fn an_informer_mirrors_the_server_across_a_disconnect() {
         Some([("v".to_string(), "4".to_string())].into())
     );
     cluster.stop();
+}
+
+/// Writes and reads over QUIC calls, with REST's semantics and errors: create, get,
+/// patch, update with a stale resourceVersion (409), status subresource, delete; 404,
+/// 409 AlreadyExists, 422 with causes, 400 for malformed JSON, 415, 403 for a token
+/// without permission; a watch is refused as a call; a broken call frame gets a 400
+/// and the connection keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_reads_over_quic_calls_match_rest() {
+    let cluster = Cluster::start();
+    let k = cluster.kubectl("1.33");
+    k.ok(&["create", "namespace", "qc"]);
+    k.ok(&["create", "serviceaccount", "nobody", "-n", "qc"]);
+    let creds = Credentials::from_kubeconfig(&cluster.kubeconfig).expect("kubeconfig");
+    let client = QuicClient::new(creds.clone(), Options::default()).expect("client");
+    let cms = "/api/v1/namespaces/qc/configmaps";
+    let status = |r: Result<serde_json::Value, ClientError>| match r {
+        Err(ClientError::Status(s)) => (s.code, s.reason, s.message),
+        other => panic!("expected a Status, got {other:?}"),
+    };
+
+    let created = client
+        .json(
+            "POST",
+            cms,
+            None,
+            Some(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c1"}, "data": {"k": "v1"}})),
+        )
+        .await
+        .expect("create over QUIC");
+    let rv1 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(!rv1.is_empty(), "{created}");
+    // kubectl sees what QUIC wrote.
+    assert_eq!(
+        k.ok(&["get", "cm", "c1", "-n", "qc", "-o", "jsonpath={.data.k}"]),
+        "v1"
+    );
+    let patched = client
+        .json(
+            "PATCH",
+            &format!("{cms}/c1"),
+            Some("application/merge-patch+json"),
+            Some(&serde_json::json!({"data": {"k": "v2"}})),
+        )
+        .await
+        .expect("patch over QUIC");
+    assert_eq!(patched["data"]["k"], "v2");
+    let got = client
+        .json("GET", &format!("{cms}/c1"), None, None)
+        .await
+        .expect("get");
+    assert_eq!(got["data"]["k"], "v2");
+
+    // A stale update: 409 Conflict, as REST.
+    let stale = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c1", "resourceVersion": rv1}, "data": {"k": "v3"}});
+    let (code, reason, message) = status(
+        client
+            .json("PUT", &format!("{cms}/c1"), None, Some(&stale))
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (409, "Conflict"), "{message}");
+    assert!(
+        message.contains("the object has been modified"),
+        "{message}"
+    );
+    // AlreadyExists, NotFound, Invalid, malformed JSON, unsupported media type.
+    let (code, reason, _) = status(
+        client
+            .json(
+                "POST",
+                cms,
+                None,
+                Some(&serde_json::json!({"metadata": {"name": "c1"}})),
+            )
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (409, "AlreadyExists"));
+    let (code, reason, message) =
+        status(client.json("GET", &format!("{cms}/nope"), None, None).await);
+    assert_eq!((code, reason.as_str()), (404, "NotFound"));
+    assert_eq!(message, "configmaps \"nope\" not found");
+    let (code, reason, message) = status(
+        client
+            .json(
+                "POST",
+                cms,
+                None,
+                Some(&serde_json::json!({"metadata": {"name": "Bad_Name"}})),
+            )
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"), "{message}");
+    let (code, _, body) = client
+        .call("POST", cms, Some("application/json"), b"{not json")
+        .await
+        .expect("a reply");
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+    let (code, _, _) = client
+        .call("POST", cms, Some("text/csv"), b"a,b")
+        .await
+        .expect("a reply");
+    assert_eq!(code, 415);
+    let (code, reason, message) = status(
+        client
+            .json("GET", &format!("{cms}?watch=1"), None, None)
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (400, "BadRequest"), "{message}");
+
+    // A token without permission: 403 with Kubernetes' message.
+    let token = k.ok(&["create", "token", "nobody", "-n", "qc"]);
+    let weak = QuicClient::new(
+        Credentials {
+            identity: None,
+            token: Some(token.trim().to_string()),
+            ..creds.clone()
+        },
+        Options::default(),
+    )
+    .expect("client");
+    let (code, reason, message) =
+        status(weak.json("DELETE", &format!("{cms}/c1"), None, None).await);
+    assert_eq!((code, reason.as_str()), (403, "Forbidden"));
+    assert!(
+        message.starts_with("configmaps \"c1\" is forbidden: User \"system:serviceaccount:qc:nobody\" cannot delete resource"),
+        "{message}"
+    );
+
+    // A broken call frame: a 400 Status on that stream; the connection keeps serving.
+    let (mut send, mut recv) = client.open_raw_stream().await.expect("stream");
+    let mut bad = 12u32.to_le_bytes().to_vec();
+    bad.push(0x02);
+    bad.extend_from_slice(&7u32.to_le_bytes());
+    bad.extend_from_slice(b"{oops}!");
+    send.write_all(&bad).await.expect("send");
+    let _ = send.finish();
+    let reply = tokio::time::timeout(WAIT, recv.read_to_end(1 << 20))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let mut d = wire::Decoder::default();
+    d.feed(&reply);
+    match d.next_frame() {
+        Ok(Some(wire::Frame::Error(s))) => assert_eq!(s.code, 400, "{s:?}"),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    let deleted = client
+        .json("DELETE", &format!("{cms}/c1"), None, None)
+        .await
+        .expect("delete over QUIC after the broken frame");
+    assert_eq!(deleted["status"], "Success", "{deleted}");
+    assert!(
+        !k.run(&["get", "cm", "c1", "-n", "qc"]).ok,
+        "deleted as kubectl sees it"
+    );
 }

@@ -15,7 +15,16 @@
 //! 0x11 Bookmark      payload = revision:i64le
 //! 0x12 InitialEnd    payload = revision:i64le
 //! 0x13 Error         payload = JSON of a Kubernetes Status
+//! 0x02 Call          payload = head_len:u32le head (JSON of CallHead) body
+//! 0x20 Reply         payload = status:u16le ctype_len:u16le content_type body
 //! ```
+//!
+//! A stream may instead carry one request/response exchange — a write (create,
+//! update, patch, status, binding, eviction, delete) or a read — with the same
+//! semantics and errors as the REST API: the client sends one [`Frame::Call`] (method,
+//! path with query, content type, body) and finishes its side; the server answers with
+//! one [`Frame::Reply`] (HTTP status code, content type, body: the object, or a
+//! Kubernetes `Status` on failure) and finishes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -33,6 +42,8 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 const HEADER: usize = 5;
 
 const T_REQUEST: u8 = 0x01;
+const T_CALL: u8 = 0x02;
+const T_REPLY: u8 = 0x20;
 const T_EVENT: u8 = 0x10;
 const T_BOOKMARK: u8 = 0x11;
 const T_INITIAL_END: u8 = 0x12;
@@ -108,9 +119,36 @@ impl EventKind {
     }
 }
 
+/// The head of a request/response call: everything but the body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CallHead {
+    /// GET, POST, PUT, PATCH or DELETE.
+    pub method: String,
+    /// The REST path with its query (`/api/v1/namespaces/x/pods?dryRun=All`).
+    pub path: String,
+    /// The body's media type (JSON, YAML, protobuf, or a patch type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// A bearer token, for clients without a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     WatchRequest(WatchRequest),
+    /// A request/response call.
+    Call {
+        head: CallHead,
+        body: Bytes,
+    },
+    /// The answer to a call.
+    Reply {
+        status: u16,
+        content_type: String,
+        body: Bytes,
+    },
     Event {
         kind: EventKind,
         revision: i64,
@@ -165,6 +203,28 @@ pub fn encode_request(req: &WatchRequest) -> Bytes {
     let mut out = BytesMut::with_capacity(HEADER + json.len());
     header(&mut out, T_REQUEST, json.len());
     out.extend_from_slice(&json);
+    out.freeze()
+}
+
+/// A call frame.
+pub fn encode_call(head: &CallHead, body: &[u8]) -> Bytes {
+    let json = serde_json::to_vec(head).unwrap_or_default();
+    let mut out = BytesMut::with_capacity(HEADER + 4 + json.len() + body.len());
+    header(&mut out, T_CALL, 4 + json.len() + body.len());
+    out.put_u32_le(json.len() as u32);
+    out.extend_from_slice(&json);
+    out.extend_from_slice(body);
+    out.freeze()
+}
+
+/// The head of a reply frame; the caller writes the body next (not copied).
+pub fn encode_reply_head(status: u16, content_type: &str, body_len: usize) -> Bytes {
+    let ct = &content_type.as_bytes()[..content_type.len().min(u16::MAX as usize)];
+    let mut out = BytesMut::with_capacity(HEADER + 4 + ct.len());
+    header(&mut out, T_REPLY, 4 + ct.len() + body_len);
+    out.put_u16_le(status);
+    out.put_u16_le(ct.len() as u16);
+    out.extend_from_slice(ct);
     out.freeze()
 }
 
@@ -306,6 +366,46 @@ fn parse(ty: u8, mut p: Bytes) -> Result<Frame, WireError> {
         T_ERROR => serde_json::from_slice(&p)
             .map(Frame::Error)
             .map_err(|e| malformed("error", e.to_string())),
+        T_CALL => {
+            if p.len() < 4 {
+                return Err(malformed("call", "shorter than its head length"));
+            }
+            let head_len = p.get_u32_le() as usize;
+            if head_len > p.len() || head_len > MAX_REQUEST {
+                return Err(malformed("call", "head longer than the frame or 64 KiB"));
+            }
+            let head_bytes = p.split_to(head_len);
+            let head: CallHead = serde_json::from_slice(&head_bytes)
+                .map_err(|e| malformed("call", e.to_string()))?;
+            if !matches!(
+                head.method.as_str(),
+                "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+            ) {
+                return Err(malformed("call", format!("method {:?}", head.method)));
+            }
+            if !head.path.starts_with('/') {
+                return Err(malformed("call", "the path must start with /"));
+            }
+            Ok(Frame::Call { head, body: p })
+        }
+        T_REPLY => {
+            if p.len() < 4 {
+                return Err(malformed("reply", "shorter than its fixed part"));
+            }
+            let status = p.get_u16_le();
+            let ct_len = p.get_u16_le() as usize;
+            if ct_len > p.len() {
+                return Err(malformed("reply", "content type longer than the frame"));
+            }
+            let ct = p.split_to(ct_len);
+            let content_type = String::from_utf8(ct.to_vec())
+                .map_err(|_| malformed("reply", "content type is not UTF-8"))?;
+            Ok(Frame::Reply {
+                status,
+                content_type,
+                body: p,
+            })
+        }
         other => Err(WireError::UnknownType(other)),
     }
 }
@@ -405,11 +505,13 @@ impl WatchSession {
                 Step::Relist
             }
             Frame::Error(s) => Step::Failed(s),
-            Frame::WatchRequest(_) => Step::Failed(StatusSummary {
-                code: 500,
-                reason: "InternalError".into(),
-                message: "the server sent a watch request".into(),
-            }),
+            Frame::WatchRequest(_) | Frame::Call { .. } | Frame::Reply { .. } => {
+                Step::Failed(StatusSummary {
+                    code: 500,
+                    reason: "InternalError".into(),
+                    message: "the server sent a frame that does not belong to a watch".into(),
+                })
+            }
         }
     }
 
@@ -459,6 +561,34 @@ mod tests {
                     message: "too old".into(),
                 }),
             ),
+            {
+                let head = CallHead {
+                    method: "PATCH".into(),
+                    path: "/api/v1/namespaces/default/pods/p/status?fieldManager=agent".into(),
+                    content_type: Some("application/merge-patch+json".into()),
+                    token: Some("abc".into()),
+                };
+                let body = br#"{"status":{"phase":"Running"}}"#;
+                (
+                    encode_call(&head, body),
+                    Frame::Call {
+                        head,
+                        body: Bytes::from_static(body),
+                    },
+                )
+            },
+            {
+                let mut b = encode_reply_head(409, "application/json", 4).to_vec();
+                b.extend_from_slice(b"{}\r\n");
+                (
+                    Bytes::from(b),
+                    Frame::Reply {
+                        status: 409,
+                        content_type: "application/json".into(),
+                        body: Bytes::from_static(b"{}\r\n"),
+                    },
+                )
+            },
         ]
     }
 
@@ -519,6 +649,35 @@ mod tests {
                 [&[20u8, 0, 0, 0, T_REQUEST][..], br#"{"version":"v1"}   "#].concat(),
                 "missing field",
             ),
+            (
+                vec![3, 0, 0, 0, T_CALL, 1, 0],
+                "shorter than its head length",
+            ),
+            (
+                [&[9u8, 0, 0, 0, T_CALL][..], &100u32.to_le_bytes(), b"{}{}"].concat(),
+                "head longer",
+            ),
+            (
+                call_bytes(r#"{"method":"BREW","path":"/api"}"#),
+                "method \"BREW\"",
+            ),
+            (
+                call_bytes(r#"{"method":"GET","path":"api"}"#),
+                "must start with /",
+            ),
+            (call_bytes(r#"{"method":"GET"}"#), "missing field `path`"),
+            (
+                vec![3, 0, 0, 0, T_REPLY, 200, 0],
+                "shorter than its fixed part",
+            ),
+            (
+                vec![7, 0, 0, 0, T_REPLY, 200, 0, 9, 0, b'a', b'b'],
+                "content type longer",
+            ),
+            (
+                vec![7, 0, 0, 0, T_REPLY, 200, 0, 2, 0, 0xff, 0xfe],
+                "not UTF-8",
+            ),
         ];
         for (bytes, want) in cases {
             let mut d = Decoder::default();
@@ -526,6 +685,14 @@ mod tests {
             let err = d.next_frame().expect_err(want).to_string();
             assert!(err.contains(want), "{err} should mention {want}");
         }
+    }
+
+    fn call_bytes(head: &str) -> Vec<u8> {
+        let mut v = ((5 + head.len()) as u32).to_le_bytes().to_vec();
+        v.push(T_CALL);
+        v.extend_from_slice(&(head.len() as u32).to_le_bytes());
+        v.extend_from_slice(head.as_bytes());
+        v
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! custom-resource schemas, Service ClusterIP and NodePort allocation, server-side apply,
 //! and the subresources (`scale`, `binding`, `eviction`, `finalize`, `token`, reviews).
 
+use crate::http::ReqBody;
 use clipper_proto::Time;
 use clipper_proto::api::apiextensions::v1::CustomResourceDefinition;
 use clipper_proto::api::authentication::v1::{TokenRequest, TokenRequestStatus};
@@ -11,7 +12,6 @@ use clipper_proto::api::meta::v1::ObjectMeta;
 use clipper_proto::api::policy::v1::{Eviction, PodDisruptionBudget};
 use clipper_proto::codec::FieldValidation;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use crate::api::{DeleteOptions, Deleted, Scope, WriteOptions};
@@ -454,7 +454,7 @@ fn static_reason(r: &str) -> &'static str {
 #[allow(clippy::too_many_arguments)]
 pub async fn subresource(
     server: &Server,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     user: &UserInfo,
     scope: &Scope,
     name: &str,
@@ -891,7 +891,7 @@ async fn evict(
 
 /// A subresource's request body (JSON, YAML or protobuf) as its type.
 async fn typed_body<T: serde::de::DeserializeOwned>(
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     api_version: &str,
     kind: &str,
 ) -> Result<T, ApiError> {

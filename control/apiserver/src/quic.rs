@@ -3,14 +3,16 @@
 //! client certificate (or a token in the request) and are authorized exactly as on
 //! HTTPS. One bidirectional stream is one watch (see `clipper_proto::wire`): the event
 //! frames carry the watch cache's stored rkyv envelopes, written to the stream without
-//! a copy.
+//! a copy. Or it is one call — a write or a read with REST's semantics — which goes
+//! through the same handler as an HTTPS request (authentication, impersonation,
+//! authorization, admission, the same Status errors).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clipper_proto::wire::{self, Decoder, EventKind, Frame, WatchRequest};
+use clipper_proto::wire::{self, CallHead, Decoder, EventKind, Frame, WatchRequest};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
@@ -33,6 +35,12 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection with no traffic (not even keep-alives) for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest call frame: a REST body plus its head.
+const MAX_CALL_FRAME: usize = crate::http::MAX_BODY_BYTES + wire::MAX_REQUEST + 16;
+/// How long a call may take to be answered (a request over HTTPS has no shorter bound
+/// than its client's patience; this keeps a stuck call from holding a stream forever).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How often an idle watch gets a bookmark, so a resumed watch starts close to now.
 pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -162,6 +170,7 @@ async fn serve_connection(
             .map(|b| *b)
             .unwrap_or_default(),
     );
+    let remote = conn.remote_address();
     loop {
         let (send, recv) = tokio::select! {
             s = conn.accept_bi() => match s {
@@ -177,27 +186,40 @@ async fn serve_connection(
         let certificates = certificates.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            serve_stream(&server, &certificates, send, recv, stop).await;
+            serve_stream(&server, &certificates, remote, send, recv, stop).await;
         });
     }
 }
 
-/// Reads the request frame of a new stream.
-async fn read_request(recv: &mut quinn::RecvStream) -> Result<WatchRequest, ApiError> {
-    let mut decoder = Decoder::new(wire::MAX_REQUEST + 16);
+/// What a new stream asks for.
+enum First {
+    Watch(WatchRequest),
+    Call(CallHead, Bytes),
+}
+
+/// Reads the first frame of a new stream.
+async fn read_request(recv: &mut quinn::RecvStream) -> Result<First, ApiError> {
+    let mut decoder = Decoder::new(MAX_CALL_FRAME);
     let read = async {
         loop {
             match decoder.next_frame() {
-                Ok(Some(Frame::WatchRequest(r))) => return Ok(r),
+                Ok(Some(Frame::WatchRequest(r))) => return Ok(First::Watch(r)),
+                Ok(Some(Frame::Call { head, body })) => return Ok(First::Call(head, body)),
                 Ok(Some(_)) => {
                     return Err(ApiError::bad_request(
-                        "the first frame of a stream must be a watch request",
+                        "the first frame of a stream must be a watch request or a call",
                     ));
                 }
                 Ok(None) => {}
+                Err(wire::WireError::TooLarge(n)) => {
+                    return Err(ApiError::too_large(format!(
+                        "the request of {n} bytes is larger than the limit of {} bytes",
+                        crate::http::MAX_BODY_BYTES
+                    )));
+                }
                 Err(e) => return Err(ApiError::bad_request(e.to_string())),
             }
-            match recv.read_chunk(wire::MAX_REQUEST, true).await {
+            match recv.read_chunk(MAX_CALL_FRAME, true).await {
                 Ok(Some(chunk)) => decoder.feed(&chunk.bytes),
                 Ok(None) => {
                     return Err(ApiError::bad_request(
@@ -216,12 +238,17 @@ async fn read_request(recv: &mut quinn::RecvStream) -> Result<WatchRequest, ApiE
 async fn serve_stream(
     server: &Server,
     certificates: &[CertificateDer<'static>],
+    remote: SocketAddr,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     mut stop: watch::Receiver<bool>,
 ) {
     let request = match read_request(&mut recv).await {
-        Ok(r) => r,
+        Ok(First::Watch(r)) => r,
+        Ok(First::Call(head, body)) => {
+            serve_call(server, certificates, remote, head, body, send).await;
+            return;
+        }
         Err(e) => {
             let _ = finish_with(&mut send, &e).await;
             return;
@@ -295,6 +322,82 @@ async fn serve_stream(
             return;
         }
     }
+}
+
+/// One call: an HTTP request built from the frame, through the HTTPS handler; its
+/// response goes back as one reply frame.
+async fn serve_call(
+    server: &Server,
+    certificates: &[CertificateDer<'static>],
+    remote: SocketAddr,
+    head: CallHead,
+    body: Bytes,
+    mut send: quinn::SendStream,
+) {
+    let response = match call_response(server, certificates, remote, head, body).await {
+        Ok(r) => r,
+        Err(e) => crate::http::response::error(&e),
+    };
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let collected = tokio::time::timeout(
+        CALL_TIMEOUT,
+        http_body_util::BodyExt::collect(response.into_body()),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(never)) => match never {},
+        Err(_) => {
+            let _ = send.reset(wire::codes::SHUTDOWN.into());
+            return;
+        }
+    };
+    let head = wire::encode_reply_head(status, &content_type, body.len());
+    if write_all(&mut send, [head, body]).await.is_ok() {
+        let _ = send.finish();
+    }
+}
+
+async fn call_response(
+    server: &Server,
+    certificates: &[CertificateDer<'static>],
+    remote: SocketAddr,
+    head: CallHead,
+    body: Bytes,
+) -> Result<http::Response<crate::http::response::Body>, ApiError> {
+    let query = head.path.split_once('?').map_or("", |(_, q)| q);
+    if Query::parse(query).flag("watch") {
+        return Err(ApiError::bad_request(
+            "a watch is its own stream (a watch request frame), not a call",
+        ));
+    }
+    let mut req = http::Request::builder()
+        .method(head.method.as_str())
+        .uri(head.path.as_str())
+        .header(http::header::ACCEPT, "application/json");
+    if let Some(ct) = &head.content_type {
+        req = req.header(http::header::CONTENT_TYPE, ct.as_str());
+    }
+    if let Some(t) = &head.token {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(crate::http::bytes_body(body))
+        .map_err(|e| ApiError::bad_request(format!("the call: {e}")))?;
+    let peer = crate::http::Peer {
+        addr: remote,
+        certificates: certificates.to_vec(),
+    };
+    let handled = crate::http::handle_request(server, req, &peer);
+    tokio::time::timeout(CALL_TIMEOUT, handled)
+        .await
+        .map_err(|_| ApiError::internal("the call took too long"))
 }
 
 /// Writes the chunks (shared, not copied) within [`STALL_TIMEOUT`]; `Err(true)` when

@@ -2,7 +2,8 @@
 //! over the QUIC node protocol (Nodes, Pods, Namespaces, PodDisruptionBudgets), queues
 //! the pods that are ours and unbound (by priority, with backoff — see [`queue`]), places
 //! each with `clipper_scheduler::Scheduler` under the profile its `schedulerName` names,
-//! assumes the placement, and binds through `pods/binding` over HTTPS without waiting:
+//! assumes the placement, and binds through `pods/binding` — a call on the same QUIC
+//! connection as the watches — without waiting:
 //! binds run concurrently while the next pod is decided, as kube-scheduler's binding
 //! cycle does. A failed bind forgets the assumption and backs off.
 //!
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clipper_client::{Change, ClientError, Informer, QuicClient, RestClient};
+use clipper_client::{Change, ClientError, Informer, QuicClient};
 use clipper_proto::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use clipper_proto::api::policy::v1::PodDisruptionBudget;
 use clipper_proto::api::storage::v1::StorageClass;
@@ -116,7 +117,9 @@ struct BindDone {
 }
 
 pub struct SchedulerLoop {
-    rest: Arc<RestClient>,
+    /// Watches, and writes (bindings, events, preemption) as calls on the same QUIC
+    /// connection.
+    api: Arc<QuicClient>,
     nodes: Informer<Node>,
     pods: Informer<Pod>,
     namespaces: Informer<Namespace>,
@@ -138,12 +141,7 @@ pub struct SchedulerLoop {
 }
 
 impl SchedulerLoop {
-    pub fn new(
-        quic: &Arc<QuicClient>,
-        rest: Arc<RestClient>,
-        config: Config,
-        seed: u64,
-    ) -> SchedulerLoop {
+    pub fn new(quic: &Arc<QuicClient>, config: Config, seed: u64) -> SchedulerLoop {
         let watch = |group: &str, resource: &str| WatchRequest {
             group: group.into(),
             version: "v1".into(),
@@ -156,7 +154,7 @@ impl SchedulerLoop {
             max: Duration::from_secs(config.pod_max_backoff_seconds),
         };
         SchedulerLoop {
-            rest,
+            api: quic.clone(),
             nodes: Informer::new(quic.watch(watch("", "nodes"))),
             pods: Informer::new(quic.watch(watch("", "pods"))),
             namespaces: Informer::new(quic.watch(watch("", "namespaces"))),
@@ -467,15 +465,15 @@ impl SchedulerLoop {
                     return;
                 }
                 self.inflight += 1;
-                let rest = self.rest.clone();
+                let api = self.api.clone();
                 let tx = self.bind_tx.clone();
                 tokio::spawn(async move {
                     let node = result.node;
-                    let result = bind(&rest, &pod, &node).await;
+                    let result = bind(&api, &pod, &node).await;
                     if result.is_ok() {
                         let (ns, name) = &k;
                         let message = format!("Successfully assigned {ns}/{name} to {node}");
-                        event(&rest, &component, &pod, "Normal", "Scheduled", &message).await;
+                        event(&api, &component, &pod, "Normal", "Scheduled", &message).await;
                     }
                     let _ = tx.send(BindDone { key: k, result });
                 });
@@ -514,7 +512,7 @@ impl SchedulerLoop {
         let wakes = !info.required_affinity.is_empty() || !info.spread.is_empty();
         self.queue.failed(k, Instant::now(), true, wakes);
         event(
-            &self.rest,
+            &self.api,
             &component,
             &pod,
             "Warning",
@@ -535,11 +533,12 @@ impl SchedulerLoop {
         let (ns, name) = key_of(pod);
         let nominate = json!({"status": {"nominatedNodeName": plan.node}});
         if let Err(e) = self
-            .rest
-            .patch(
+            .api
+            .json(
+                "PATCH",
                 &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
-                "application/merge-patch+json",
-                &nominate,
+                Some("application/merge-patch+json"),
+                Some(&nominate),
             )
             .await
         {
@@ -559,11 +558,12 @@ impl SchedulerLoop {
                 "lastTransitionTime": now_rfc3339(),
             }]}});
             if let Err(e) = self
-                .rest
-                .patch(
+                .api
+                .json(
+                    "PATCH",
                     &format!("{path}/status"),
-                    "application/strategic-merge-patch+json",
-                    &condition,
+                    Some("application/strategic-merge-patch+json"),
+                    Some(&condition),
                 )
                 .await
             {
@@ -574,12 +574,12 @@ impl SchedulerLoop {
                 .cache()
                 .get(&v.namespace, &v.name)
                 .map(|p| (*p).clone());
-            match self.rest.delete(&path).await {
+            match self.api.json("DELETE", &path, None, None).await {
                 Ok(_) => {
                     self.stats.victims += 1;
                     if let Some(victim) = victim {
                         event(
-                            &self.rest,
+                            &self.api,
                             component,
                             &victim,
                             "Normal",
@@ -596,7 +596,7 @@ impl SchedulerLoop {
     }
 }
 
-async fn bind(rest: &RestClient, pod: &Pod, node: &str) -> Result<(), ClientError> {
+async fn bind(api: &QuicClient, pod: &Pod, node: &str) -> Result<(), ClientError> {
     let (ns, name) = key_of(pod);
     let binding = json!({
         "apiVersion": "v1",
@@ -604,9 +604,11 @@ async fn bind(rest: &RestClient, pod: &Pod, node: &str) -> Result<(), ClientErro
         "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node},
     });
-    rest.create(
+    api.json(
+        "POST",
         &format!("/api/v1/namespaces/{ns}/pods/{name}/binding"),
-        &binding,
+        None,
+        Some(&binding),
     )
     .await
     .map(|_| ())
@@ -614,7 +616,7 @@ async fn bind(rest: &RestClient, pod: &Pod, node: &str) -> Result<(), ClientErro
 
 /// A core/v1 Event about `pod` (what `kubectl describe pod` lists).
 async fn event(
-    rest: &RestClient,
+    api: &QuicClient,
     component: &str,
     pod: &Pod,
     type_: &str,
@@ -640,8 +642,13 @@ async fn event(
         "lastTimestamp": now,
         "count": 1,
     });
-    if let Err(e) = rest
-        .create(&format!("/api/v1/namespaces/{ns}/events"), &ev)
+    if let Err(e) = api
+        .json(
+            "POST",
+            &format!("/api/v1/namespaces/{ns}/events"),
+            None,
+            Some(&ev),
+        )
         .await
     {
         tracing::debug!(error = %e, "recording an event failed");

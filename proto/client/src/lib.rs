@@ -34,6 +34,8 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call over QUIC may take, start to reply (as a REST request's timeout).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -273,6 +275,88 @@ impl QuicClient {
         conn.open_bi()
             .await
             .map_err(|e| ClientError::Protocol(format!("opening a stream: {e}")))
+    }
+
+    /// One call over its own stream — a write or a read with REST's semantics
+    /// (`clipper_proto::wire`'s Call/Reply frames). Returns the HTTP status code, the
+    /// content type and the body, whatever the code.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(u16, String, Bytes), ClientError> {
+        let head = wire::CallHead {
+            method: method.to_string(),
+            path: path.to_string(),
+            content_type: content_type.map(str::to_string),
+            token: self
+                .creds
+                .token
+                .clone()
+                .filter(|_| self.creds.identity.is_none()),
+        };
+        let frame = wire::encode_call(&head, body);
+        let run = async {
+            let (mut send, mut recv) = self.open_raw_stream().await?;
+            send.write_all(&frame)
+                .await
+                .map_err(|e| ClientError::Protocol(format!("sending the call: {e}")))?;
+            let _ = send.finish();
+            let mut decoder = Decoder::default();
+            loop {
+                match decoder
+                    .next_frame()
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?
+                {
+                    Some(wire::Frame::Reply {
+                        status,
+                        content_type,
+                        body,
+                    }) => return Ok((status, content_type, body)),
+                    Some(wire::Frame::Error(s)) => return Err(ClientError::Status(s)),
+                    Some(other) => {
+                        return Err(ClientError::Protocol(format!(
+                            "unexpected frame in reply to a call: {other:?}"
+                        )));
+                    }
+                    None => {}
+                }
+                match recv.read_chunk(wire::MAX_FRAME, true).await {
+                    Ok(Some(chunk)) => decoder.feed(&chunk.bytes),
+                    Ok(None) => {
+                        return Err(ClientError::Protocol(
+                            "the stream ended before the reply".into(),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ClientError::Protocol(format!("reading the reply: {e}")));
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(CALL_TIMEOUT, run)
+            .await
+            .map_err(|_| ClientError::Protocol("the call timed out".into()))?
+    }
+
+    /// A call whose success is a JSON object; a failure is the server's Status (as
+    /// [`RestClient::json`]).
+    pub async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let bytes = match body {
+            Some(v) => serde_json::to_vec(v).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let content_type = content_type.or(body.map(|_| "application/json"));
+        let (code, _, body) = self.call(method, path, content_type, &bytes).await?;
+        rest::json_result(code, &body)
     }
 
     /// Starts a watch.

@@ -26,6 +26,20 @@ pub const MERGE_PATCH: &str = "application/merge-patch+json";
 pub const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
 
 /// A REST client for one API server.
+/// A response as a JSON object on success, or the server's Status.
+pub(crate) fn json_result(code: u16, body: &[u8]) -> Result<Value, ClientError> {
+    if !(200..300).contains(&code) {
+        let status: StatusSummary = serde_json::from_slice(body).unwrap_or(StatusSummary {
+            code,
+            reason: String::new(),
+            message: String::from_utf8_lossy(body).into_owned(),
+        });
+        return Err(ClientError::Status(StatusSummary { code, ..status }));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ClientError::Protocol(format!("the response is not JSON: {e}")))
+}
+
 pub struct RestClient {
     creds: Credentials,
     tls: tokio_rustls::TlsConnector,
@@ -144,16 +158,7 @@ impl RestClient {
             None => Bytes::new(),
         };
         let (code, body) = self.raw(method, path, content_type, bytes).await?;
-        if !(200..300).contains(&code) {
-            let status: StatusSummary = serde_json::from_slice(&body).unwrap_or(StatusSummary {
-                code,
-                reason: String::new(),
-                message: String::from_utf8_lossy(&body).into_owned(),
-            });
-            return Err(ClientError::Status(StatusSummary { code, ..status }));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|e| ClientError::Protocol(format!("the response is not JSON: {e}")))
+        json_result(code, &body)
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {

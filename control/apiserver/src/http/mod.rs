@@ -220,8 +220,29 @@ pub fn serve(
     })
 }
 
+/// A request body as the handlers read it: hyper's, or bytes that arrived another way
+/// (a request over the QUIC node protocol).
+pub type ReqBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
+/// An error while reading a request body.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body already read.
+pub fn bytes_body(b: Bytes) -> ReqBody {
+    use http_body_util::BodyExt;
+    http_body_util::Full::new(b)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
 /// One request, start to finish.
 pub async fn handle(server: &Server, req: Request<Incoming>, peer: &Peer) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let req = req.map(|b| b.map_err(|e| Box::new(e) as BodyError).boxed_unsync());
+    handle_request(server, req, peer).await
+}
+
+/// One request with its body already boxed (HTTPS, or the QUIC node protocol).
+pub async fn handle_request(server: &Server, req: Request<ReqBody>, peer: &Peer) -> Response<Body> {
     let result = handle_inner(server, req, peer).await;
     match result {
         Ok(resp) => resp,
@@ -231,7 +252,7 @@ pub async fn handle(server: &Server, req: Request<Incoming>, peer: &Peer) -> Res
 
 async fn handle_inner(
     server: &Server,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     peer: &Peer,
 ) -> Result<Response<Body>, ApiError> {
     let authorization = req
@@ -287,7 +308,7 @@ fn authorize_path(
 /// Reads a request body up to [`MAX_BODY_BYTES`]. A larger body is answered 413 after
 /// the rest of it is read and dropped (up to [`MAX_DRAINED_BYTES`]), so that HTTP/2
 /// clients see the Status instead of a reset stream.
-pub(crate) async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(mut body: ReqBody) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let mut buf = bytes::BytesMut::new();
     let mut total = 0usize;

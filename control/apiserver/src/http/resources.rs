@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::ReqBody;
 use bytes::{Bytes, BytesMut};
 use clipper_proto::codec::{self, FieldValidation};
 use clipper_proto::selector::{FieldSelector, LabelSelectorExpr};
 use http::{Method, Request, Response, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use super::request::{Query, ResourcePath};
@@ -138,7 +138,7 @@ pub(crate) fn body_value(
     }
 }
 
-pub(crate) fn content_type(req: &Request<Incoming>) -> String {
+pub(crate) fn content_type(req: &Request<ReqBody>) -> String {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -211,7 +211,7 @@ pub(crate) fn decode_value(
     Ok((obj, warnings))
 }
 
-fn manager(query: &Query, req: &Request<Incoming>) -> String {
+fn manager(query: &Query, req: &Request<ReqBody>) -> String {
     if let Some(m) = query.get("fieldManager").filter(|m| !m.is_empty()) {
         return m.to_string();
     }
@@ -225,7 +225,7 @@ fn manager(query: &Query, req: &Request<Incoming>) -> String {
 
 pub async fn handle(
     server: &Server,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     user: &UserInfo,
     path: ResourcePath,
     query: Query,

@@ -1,7 +1,7 @@
 //! Non-resource endpoints: version, health, discovery and OpenAPI.
 
+use crate::http::ReqBody;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use serde_json::json;
 
 use super::response::{self, Body, Format};
@@ -40,7 +40,7 @@ fn text(status: u16, body: &'static str) -> Response<Body> {
 
 pub async fn non_resource(
     server: &Server,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     path: &str,
     query: &Query,
 ) -> Result<Response<Body>, ApiError> {
