@@ -10,7 +10,9 @@ use clipper_proto::selector::LabelSelectorExpr;
 use crate::cache::Snapshot;
 use crate::info::{NodeInfo, PodInfo};
 use crate::plugins::Status;
-use crate::schedule::{Cycle, FitError, Rng, Scheduler, preemption_might_help, reason_histogram};
+use crate::schedule::{
+    Cycle, FitError, Nominated, Rng, Scheduler, preemption_might_help, reason_histogram,
+};
 
 /// Candidates searched at least as a share of the nodes (`minCandidateNodesPercentage`).
 pub const MIN_CANDIDATE_NODES_PERCENTAGE: usize = 10;
@@ -99,6 +101,18 @@ pub fn select_victims(
     for v in &potential {
         ni.remove_pod(&v.namespace, &v.name);
         cy.update(v, node, -1);
+    }
+    // Pods nominated here (of at least this priority) hold their room: a node another
+    // preemptor has claimed is no candidate unless it fits both.
+    if let Some(claimed) = cycle
+        .snap
+        .index_of(node.name())
+        .and_then(|i| cycle.nominated.get(&i))
+    {
+        for p in claimed {
+            cy.update(p, &ni, 1);
+            ni.add_pod(p.clone());
+        }
     }
     cy.filter(&sched.profile, &ni)?;
     potential.sort_by(|a, b| more_important(a, b));
@@ -198,6 +212,7 @@ pub fn plan(
     pod: &PodInfo,
     fit: &FitError,
     pdbs: &[Pdb],
+    nominated: &Nominated,
     rng: &mut Rng,
 ) -> Result<Plan, String> {
     if pod.preemption_never {
@@ -213,7 +228,10 @@ pub fn plan(
             statuses.push((*i, Status::unresolvable(MSG_NOT_HELPFUL)));
         }
     }
-    let cycle = Cycle::new(&sched.profile, pod, snap);
+    let mut cycle = Cycle::new(&sched.profile, pod, snap);
+    if !nominated.is_empty() {
+        cycle.nominated = nominated.for_cycle(snap, pod);
+    }
     let want = (n * MIN_CANDIDATE_NODES_PERCENTAGE / 100)
         .max(MIN_CANDIDATE_NODES_ABSOLUTE)
         .min(potential.len());

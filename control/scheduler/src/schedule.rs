@@ -196,7 +196,11 @@ impl Nominated {
 
     /// For one cycle: by snapshot index, the nominated pods `pod` must make room for
     /// (priority at least its own, not itself).
-    fn for_cycle(&self, snap: &Snapshot, pod: &PodInfo) -> HashMap<usize, Vec<Arc<PodInfo>>> {
+    pub(crate) fn for_cycle(
+        &self,
+        snap: &Snapshot,
+        pod: &PodInfo,
+    ) -> HashMap<usize, Vec<Arc<PodInfo>>> {
         let mut out = HashMap::new();
         for (node, pods) in &self.by_node {
             let Some(i) = snap.index_of(node) else {

@@ -496,9 +496,19 @@ impl SchedulerLoop {
                         .collect();
                     let mut rng = Rng::new(sched.rng().next_u64());
                     let nominated_to = self.nominated.node_of(&k.0, &k.1);
-                    match preemption::eligible_to_preempt(&snap, &info, nominated_to)
-                        .and_then(|()| preemption::plan(sched, &snap, &info, &f, &pdbs, &mut rng))
-                    {
+                    match preemption::eligible_to_preempt(&snap, &info, nominated_to).and_then(
+                        |()| {
+                            preemption::plan(
+                                sched,
+                                &snap,
+                                &info,
+                                &f,
+                                &pdbs,
+                                &self.nominated,
+                                &mut rng,
+                            )
+                        },
+                    ) {
                         Ok(p) => plan = Some(p),
                         Err(msg) => f.post_filter_msg = Some(msg),
                     }

@@ -8,44 +8,15 @@
 //! node, whose default route is the node. For other endpoints the proxy connects from
 //! the node's address, as kube-proxy's user-space mode did.
 
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
-
 /// The packet mark and routing table (one number for both).
 pub const MARK: u32 = 0x1c1b;
 const TABLE: &str = "clipper_tproxy";
 
 async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .await
-            .map_err(|e| format!("{program}: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
+    crate::vip::run(program, args, stdin)
         .await
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Installs the mark rule, the policy-routing rules and the local routes (IPv4 and

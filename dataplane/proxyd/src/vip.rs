@@ -20,22 +20,34 @@ pub const DEFAULT_LINK: &str = "clipper0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VipError {
-    #[error("running ip {args}: {source}")]
+    #[error("running {program} {args}: {source}")]
     Spawn {
+        program: String,
         args: String,
         source: std::io::Error,
     },
-    #[error("ip {args} failed: {stderr}")]
-    Failed { args: String, stderr: String },
+    #[error("{program} {args} failed: {stderr}")]
+    Failed {
+        program: String,
+        args: String,
+        stderr: String,
+    },
 }
 
-async fn ip(args: &[&str], stdin: Option<&str>) -> Result<String, VipError> {
+/// Runs `program` with `args` (and `stdin` written to it, if any); its stdout on
+/// success, its stderr in the error otherwise. Shared by the link and the return path.
+pub(crate) async fn run(
+    program: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, VipError> {
     let shown = args.join(" ");
     let spawn_err = |source| VipError::Spawn {
+        program: program.to_string(),
         args: shown.clone(),
         source,
     };
-    let mut child = Command::new("ip")
+    let mut child = Command::new(program)
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -54,11 +66,16 @@ async fn ip(args: &[&str], stdin: Option<&str>) -> Result<String, VipError> {
     let out = child.wait_with_output().await.map_err(spawn_err)?;
     if !out.status.success() {
         return Err(VipError::Failed {
+            program: program.to_string(),
             args: shown,
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn ip(args: &[&str], stdin: Option<&str>) -> Result<String, VipError> {
+    run("ip", args, stdin).await
 }
 
 fn prefix(ip: &IpAddr) -> String {

@@ -28,7 +28,16 @@ fn run(nodes: &[Node], pods: &[Pod], incoming: &Pod, pdbs: &[Pdb]) -> Result<Pla
         Err(ScheduleError::Fit(e)) => *e,
         other => panic!("expected a FitError, got {other:?}"),
     };
-    plan(&s, &snap, &p, &fit, pdbs, &mut Rng::new(1)).map_err(|m| {
+    plan(
+        &s,
+        &snap,
+        &p,
+        &fit,
+        pdbs,
+        &crate::schedule::Nominated::default(),
+        &mut Rng::new(1),
+    )
+    .map_err(|m| {
         let mut e = fit.clone();
         e.post_filter_msg = Some(m);
         e.to_string()
@@ -278,4 +287,52 @@ fn a_nominated_pod_waits_for_terminating_victims() {
         crate::preemption::eligible_to_preempt(&snap, &low, Some("n0")),
         Ok(())
     );
+}
+
+#[test]
+fn a_second_preemptor_does_not_take_a_claimed_node() {
+    let ns = vec![node("n0", json!({})), node("n1", json!({}))];
+    let mut pods = Vec::new();
+    for n in ["n0", "n1"] {
+        for i in 0..4 {
+            pods.push(on(prio(&format!("low-{n}-{i}"), 0, "1", T1), n));
+        }
+    }
+    let snap = Snapshot::build(&ns, &pods);
+    let s = Scheduler::new(Default::default(), 1);
+    let mut nominated = crate::schedule::Nominated::default();
+    let plan_for = |name: &str, nominated: &crate::schedule::Nominated| {
+        let p = pi(&prio(name, 100, "3", T2));
+        let fit = match s.clone().schedule_with(&snap, &p, nominated) {
+            Err(ScheduleError::Fit(e)) => *e,
+            other => panic!("expected a FitError, got {other:?}"),
+        };
+        (
+            p,
+            plan(
+                &s,
+                &snap,
+                &pi(&prio(name, 100, "3", T2)),
+                &fit,
+                &[],
+                nominated,
+                &mut Rng::new(1),
+            ),
+        )
+    };
+    let (a, first) = plan_for("a", &nominated);
+    let first = first.expect("a plan for a");
+    assert_eq!(first.victims.len(), 3);
+    nominated.add(Arc::new(a), &first.node);
+    let (_, second) = plan_for("b", &nominated);
+    let second = second.expect("a plan for b");
+    assert_ne!(
+        second.node, first.node,
+        "b must not take the node a claimed"
+    );
+    // With both nodes claimed, a third finds no candidate.
+    let (b, _) = plan_for("b", &crate::schedule::Nominated::default());
+    nominated.add(Arc::new(b), &second.node);
+    let (_, third) = plan_for("c", &nominated);
+    assert!(third.is_err(), "{third:?}");
 }
