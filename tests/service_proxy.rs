@@ -41,6 +41,18 @@ fn sh(cmd: &str) {
     );
 }
 
+/// `clipper up` inside the node's namespace, killed on drop.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// The namespaces and the processes in them; everything is removed on drop.
 struct Topology {
     tag: String,
@@ -345,6 +357,8 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
         .spawn()
         .expect("clipper up starts");
     let kubeconfig = PathBuf::from(wait_until_serving(&mut child));
+    // Killed if an assertion fails before the orderly stop at the end.
+    let mut up = KillOnDrop(Some(child));
     let k = t.kubectl(&kubeconfig);
 
     k.ok_stdin(&["apply", "-f", "-"], SERVICES);
@@ -589,7 +603,7 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
     );
 
     // Stopping clipper removes the link and the return path for kept source addresses.
-    stop(child);
+    stop(up.0.take().expect("clipper up still running"));
     assert!(!t.links().contains("clipper0"), "{}", t.links());
     let tables = Command::new("ip")
         .args(["netns", "exec", &t.ns("node"), "nft", "list", "tables"])
