@@ -20,7 +20,16 @@
 //!   through the proxy and to the backend);
 //! - bulk throughput with 1 and 8 streams into a sink, beside a plain copying relay (a
 //!   thread pair per connection doing read/write) as the ceiling;
-//! - UDP packets/s of 64-byte datagrams from 4 client sockets into a sink.
+//! - UDP packets/s of 64-byte datagrams from 4 client sockets into a sink;
+//! - endpoint churn: a service of 10,000 endpoints (distinct 127.1.x.y addresses, one nginx
+//!   backend on the wildcard address answering at all of them) of which every second 10 %
+//!   are removed, 10 % marked terminating and 10 % added while wrk drives keep-alive and
+//!   new-connection load: update latency, requests/s with and without churn, failed
+//!   requests, new connections still reaching taken-out endpoints (from the backend's log),
+//!   proxy CPU. Clipper applies the updates itself (`--serve-clipper-churn`, with
+//!   `ProxyHandle::apply` as dataplane/proxyd does), HAProxy through its stats socket on
+//!   pre-declared server slots, nginx by reloads (it has no run-time API). `--only churn`
+//!   runs this section alone and writes perf/results/proxy-churn.md instead of proxy.md.
 //!
 //! Processes the bench starts are killed when it ends, also on failure (and, through
 //! PR_SET_PDEATHSIG, when the bench itself is killed).
@@ -73,13 +82,15 @@ const NOFILE: u64 = 65_536;
 const BENCH_NICE: libc::c_int = -20;
 
 /// wrk's Lua hook: one machine-readable line with requests, duration (µs), errors and
-/// latency percentiles (µs) from wrk's full histogram (its --latency text lacks p99.9).
+/// latency percentiles (µs) from wrk's full histogram (its --latency text lacks p99.9),
+/// then the errors by kind: connect, read, write, status (non-2xx/3xx), timeout.
 const WRK_LUA: &str = r#"
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("BENCH %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
+  io.write(string.format("BENCH %d %d %d %d %d %d %d %d %d %d %d %d\n", summary.requests,
+    summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 "#;
 
@@ -96,6 +107,20 @@ struct Opts {
     load_cpus: Vec<usize>,
     /// Taken before the bench pins itself (which narrows what it sees).
     machine: String,
+    /// `--only churn`: the endpoint-churn section alone (its own results file).
+    only_churn: bool,
+    /// Endpoints of the churn service.
+    churn_endpoints: usize,
+    /// Length of each churn run (whole seconds: wrk's unit).
+    churn_seconds: u64,
+    /// Whether to measure each proxy without churn too (the reference for the ratios).
+    churn_baseline: bool,
+    /// Time between nginx reloads (each applies one update).
+    nginx_reload_every: Duration,
+    /// The arguments this run was started with, for the report.
+    args: String,
+    /// `nproc` before the bench pins itself.
+    nproc: String,
 }
 
 fn parse_args() -> Result<Opts> {
@@ -119,7 +144,15 @@ fn parse_args() -> Result<Opts> {
         proxy_cpus: proxy_default,
         load_cpus: load_default,
         machine: machine_summary(),
+        only_churn: false,
+        churn_endpoints: CHURN_ENDPOINTS,
+        churn_seconds: CHURN_SECONDS,
+        churn_baseline: true,
+        nginx_reload_every: NGINX_RELOAD_INTERVAL,
+        args: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        nproc: nproc(),
     };
+    let mut out_given = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -132,6 +165,10 @@ fn parse_args() -> Result<Opts> {
                 o.udp = Duration::from_millis(300);
                 o.out = None;
                 o.plot = None;
+                o.churn_endpoints = 200;
+                o.churn_seconds = 3;
+                o.churn_baseline = false;
+                o.nginx_reload_every = CHURN_INTERVAL;
             }
             "--reps" => o.reps = args.next().context("--reps N")?.parse()?,
             "--seconds" => {
@@ -142,17 +179,50 @@ fn parse_args() -> Result<Opts> {
                 let p = PathBuf::from(args.next().context("--out PATH")?);
                 o.plot = Some(p.with_extension("png"));
                 o.out = Some(p);
+                out_given = true;
+            }
+            "--only" => match args.next().as_deref() {
+                Some("churn") => o.only_churn = true,
+                other => bail!("--only takes `churn`, not {other:?}"),
+            },
+            "--churn-endpoints" => {
+                o.churn_endpoints = args.next().context("--churn-endpoints N")?.parse()?;
+            }
+            "--churn-seconds" => {
+                o.churn_seconds = args.next().context("--churn-seconds S")?.parse()?;
+            }
+            "--nginx-reload-every" => {
+                o.nginx_reload_every =
+                    Duration::from_secs(args.next().context("--nginx-reload-every S")?.parse()?);
             }
             "--proxy-cpus" => o.proxy_cpus = parse_cpus(&args.next().context("--proxy-cpus")?)?,
             "--load-cpus" => o.load_cpus = parse_cpus(&args.next().context("--load-cpus")?)?,
             other => bail!(
                 "unknown argument {other}; use --quick, --reps N, --seconds S, --out PATH.md, \
-                 --proxy-cpus 1,2 --load-cpus 0"
+                 --proxy-cpus 1,2 --load-cpus 0, --only churn, --churn-endpoints N, \
+                 --churn-seconds S, --nginx-reload-every S"
             ),
         }
     }
     if o.reps == 0 {
         bail!("--reps must be at least 1");
+    }
+    if o.only_churn {
+        // The churn section alone has a file of its own and leaves proxy.md as it is.
+        o.plot = None;
+        if !out_given && !o.quick {
+            o.out = Some(results.join("proxy-churn.md"));
+        }
+    }
+    // Bounds: endpoint ids stay below 254 · 65,024 (see `churn_addr`) and runs stay short.
+    if !(2..=100_000).contains(&o.churn_endpoints) {
+        bail!("--churn-endpoints must be 2..=100000");
+    }
+    if !(2..=600).contains(&o.churn_seconds) {
+        bail!("--churn-seconds must be 2..=600");
+    }
+    if o.nginx_reload_every.is_zero() {
+        bail!("--nginx-reload-every must be at least 1 s");
     }
     if o.proxy_cpus.is_empty() || o.load_cpus.is_empty() {
         bail!("--proxy-cpus and --load-cpus need at least one core each");
@@ -292,21 +362,30 @@ fn wait_output(mut p: Proc, limit: Duration) -> Result<(String, String)> {
     Ok((out, err))
 }
 
-/// CPU time (utime + stime) in seconds of `pid` and its direct children.
+/// CPU time (utime + stime) in seconds of `pid` and its direct children, those that ended
+/// and were reaped included (cutime + cstime: nginx's old workers after a reload).
 fn cpu_seconds(pid: u32) -> f64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let stat = |p: &str| -> Option<(u32, u64)> {
+    let fields = |p: &str| -> Option<Vec<u64>> {
         let text = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
         let rest = &text[text.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // After the command: state(0) ppid(1) ... utime(11) stime(12).
-        Some((
-            f.get(1)?.parse().ok()?,
-            f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
-        ))
+        // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14);
+        // the state letter parses as 0.
+        Some(
+            rest.split_whitespace()
+                .take(15)
+                .map(|x| x.parse().unwrap_or(0))
+                .collect(),
+        )
     };
-    let mut ticks = stat(&pid.to_string()).map_or(0, |(_, t)| t);
+    let stat = |p: &str| -> Option<(u32, u64)> {
+        let f = fields(p)?;
+        Some((u32::try_from(*f.get(1)?).ok()?, f.get(11)? + f.get(12)?))
+    };
+    let mut ticks = fields(&pid.to_string())
+        .filter(|f| f.len() == 15)
+        .map_or(0, |f| f[11] + f[12] + f[13] + f[14]);
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
             let name = e.file_name();
@@ -520,19 +599,28 @@ fn serve_clipper(config: &str, threads: &str) -> Result<()> {
 
 /// Starts this binary with `args` pinned to `cpus`; waits for its `ready` line.
 fn spawn_self(name: &str, args: &[&str], cpus: &[usize]) -> Result<Proc> {
+    spawn_self_reader(name, args, cpus).map(|(p, _)| p)
+}
+
+/// [`spawn_self`], keeping the reader of the process's stdout for what it prints later.
+fn spawn_self_reader(
+    name: &str,
+    args: &[&str],
+    cpus: &[usize],
+) -> Result<(Proc, BufReader<std::process::ChildStdout>)> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut p = spawn(name, cmd, cpus)?;
-    let out = p.child.stdout.take().context("stdout")?;
+    let mut out = BufReader::new(p.child.stdout.take().context("stdout")?);
     let mut line = String::new();
-    BufReader::new(out).read_line(&mut line)?;
+    out.read_line(&mut line)?;
     if line.trim() != "ready" {
         bail!("{name} failed to start");
     }
-    Ok(p)
+    Ok((p, out))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -791,6 +879,10 @@ struct Http {
     p999_us: f64,
     /// Proxy CPU seconds spent during the run (None for the direct path).
     cpu_s: Option<f64>,
+    /// Socket errors: connect, read, write, timeout.
+    socket_errors: f64,
+    /// Responses with a status ≥ 400.
+    status_errors: f64,
 }
 
 fn wrk(
@@ -802,6 +894,22 @@ fn wrk(
     opts: &Opts,
     proxy_pid: Option<u32>,
 ) -> Result<Http> {
+    let cpu0 = proxy_pid.map(cpu_seconds);
+    let p = spawn_wrk(addr, connections, duration, close, lua, opts)?;
+    let mut h = wrk_result(p, duration)?;
+    h.cpu_s = proxy_pid.zip(cpu0).map(|(pid, c0)| cpu_seconds(pid) - c0);
+    Ok(h)
+}
+
+/// Starts wrk against `addr` (`close`: every request on a new connection).
+fn spawn_wrk(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    close: bool,
+    lua: &Path,
+    opts: &Opts,
+) -> Result<Proc> {
     let threads = opts.load_cpus.len().min(connections).max(1);
     let mut cmd = Command::new("wrk");
     cmd.arg(format!("-t{threads}"))
@@ -819,10 +927,12 @@ fn wrk(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let cpu0 = proxy_pid.map(cpu_seconds);
-    let p = spawn("wrk", cmd, &opts.load_cpus)?;
+    spawn("wrk", cmd, &opts.load_cpus)
+}
+
+/// Waits for a wrk started by [`spawn_wrk`] and reads its result line.
+fn wrk_result(p: Proc, duration: Duration) -> Result<Http> {
     let (out, err) = wait_output(p, duration + WRK_SLACK)?;
-    let cpu_s = proxy_pid.zip(cpu0).map(|(pid, c0)| cpu_seconds(pid) - c0);
     let line = out
         .lines()
         .find_map(|l| l.strip_prefix("BENCH "))
@@ -835,6 +945,7 @@ fn wrk(
         bail!("wrk result line {line:?}");
     }
     let secs = (v[1] / 1e6).max(1e-9);
+    let kind = |i: usize| v.get(i).copied().unwrap_or(0.0);
     Ok(Http {
         rps: v[0] / secs,
         requests: v[0],
@@ -842,7 +953,9 @@ fn wrk(
         p50_us: v[3],
         p99_us: v[4],
         p999_us: v[5],
-        cpu_s,
+        cpu_s: None,
+        socket_errors: kind(7) + kind(8) + kind(9) + kind(11),
+        status_errors: kind(10),
     })
 }
 
@@ -911,6 +1024,1386 @@ fn udp(addr: SocketAddr, duration: Duration, sink: &UdpSink) -> Result<f64> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Endpoint churn: a service with 10,000 endpoints that change every second while serving.
+
+/// Endpoints of the churn service (the issue's 10,000).
+const CHURN_ENDPOINTS: usize = 10_000;
+/// Share of the endpoints each update changes in each of three ways (see [`ChurnSet::step`]).
+const CHURN_PERCENT: usize = 10;
+/// Time between updates (Clipper and HAProxy).
+const CHURN_INTERVAL: Duration = Duration::from_secs(1);
+/// Time between nginx reloads in the full run; each applies one update.
+const NGINX_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Length of a churn run.
+const CHURN_SECONDS: u64 = 20;
+/// wrk keep-alive connections during a churn run.
+const CHURN_KEEPALIVE_CONNECTIONS: usize = 100;
+/// wrk `Connection: close` clients during a churn run (at the same time).
+const CHURN_CLOSE_CONNECTIONS: usize = 50;
+/// A request that reaches an endpoint this long after the update that took the endpoint out
+/// returned was balanced with an outdated endpoint list.
+const STALE_AFTER_MS: f64 = 1_000.0;
+/// HAProxy CLI: commands per connection (one `;`-separated line). HAProxy runs a line in one
+/// go; with thousands of servers a command takes a fraction of a millisecond (finding the
+/// server walks the list), and a line that keeps its thread busy for seconds makes its
+/// watchdog abort the process.
+const HAPROXY_CLI_BATCH: usize = 50;
+/// Address of HAProxy's spare server slots (disabled): a request logged there is misrouted.
+const SPARE_ADDR: [u8; 4] = [127, 255, 255, 254];
+/// Longest HAProxy may take to start with the churn backend's server slots (it needs seconds
+/// for 11,000 on this machine).
+const HAPROXY_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest one update (all its CLI commands, or an nginx reload) may take.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The churn backend flushes its log every 100 ms; this is waited before reading it.
+const LOG_FLUSH: Duration = Duration::from_millis(500);
+/// Seed of the churn sequence (plus the repetition number).
+const CHURN_SEED: u64 = 0x6368_7572_6e00_0001;
+
+/// The churn service's endpoints, identified by number, and their changes; deterministic for
+/// a seed, so that the Clipper child (which applies the updates itself), the bench (which
+/// drives HAProxy and nginx) and the backend-log check all see the same sequence.
+#[derive(Clone)]
+struct ChurnSet {
+    ready: Vec<u32>,
+    terminating: Vec<u32>,
+    next_id: u32,
+    per_update: usize,
+    rng: clipper_dataplane::balance::SplitMix64,
+}
+
+/// One update, by endpoint number.
+struct ChurnStep {
+    /// Removed (they were marked terminating by the previous update).
+    removed: Vec<u32>,
+    /// Ready endpoints now marked terminating (serving, not ready).
+    drained: Vec<u32>,
+    /// New endpoints (ready).
+    added: Vec<u32>,
+}
+
+impl ChurnSet {
+    fn new(endpoints: usize, seed: u64) -> ChurnSet {
+        ChurnSet {
+            ready: (0..endpoints as u32).collect(),
+            terminating: Vec::new(),
+            next_id: endpoints as u32,
+            per_update: (endpoints * CHURN_PERCENT / 100).max(1),
+            rng: clipper_dataplane::balance::SplitMix64(seed),
+        }
+    }
+
+    /// The next update: the endpoints the previous one marked terminating go, `per_update`
+    /// random ready ones are marked terminating, `per_update` new ones come. The list keeps
+    /// its length; each endpoint lives on as terminating for one interval, as a pod in its
+    /// grace period does.
+    fn step(&mut self) -> ChurnStep {
+        let removed = std::mem::take(&mut self.terminating);
+        let n = self.per_update.min(self.ready.len().saturating_sub(1));
+        let mut drained = Vec::with_capacity(n);
+        for _ in 0..n {
+            let i = clipper_dataplane::balance::below(&mut self.rng, self.ready.len());
+            drained.push(self.ready.swap_remove(i));
+        }
+        self.terminating.clone_from(&drained);
+        let added: Vec<u32> = (self.next_id..self.next_id + self.per_update as u32).collect();
+        self.next_id += self.per_update as u32;
+        self.ready.extend(&added);
+        ChurnStep {
+            removed,
+            drained,
+            added,
+        }
+    }
+}
+
+/// Endpoint `id`'s address: 127.1.0.1, 127.1.0.2, … (254 per third octet, then the second
+/// octet goes up). All of 127.0.0.0/8 is local, so one backend listening on the wildcard
+/// address answers at each of them.
+fn churn_addr(id: u32, port: u16) -> SocketAddr {
+    let (hi, lo) = (id / 65_024, id % 65_024);
+    SocketAddr::from((
+        [
+            127,
+            (1 + hi).min(254) as u8,
+            (lo / 254) as u8,
+            (lo % 254 + 1) as u8,
+        ],
+        port,
+    ))
+}
+
+/// The churn service as Clipper's control loop would hand it over: the full endpoint list,
+/// ready ones and terminating (serving) ones.
+fn churn_spec(
+    set: &ChurnSet,
+    listen: SocketAddr,
+    port: u16,
+) -> clipper_dataplane::service::ServiceSpec {
+    use clipper_dataplane::service::{
+        BalancerKind, Conditions, Endpoint, Protocol, ServiceKey, ServiceSpec,
+    };
+    let ep = |id: &u32, conditions| Endpoint {
+        addr: churn_addr(*id, port),
+        weight: 1,
+        conditions,
+    };
+    ServiceSpec {
+        name: "churn".into(),
+        key: ServiceKey {
+            addr: listen,
+            protocol: Protocol::Tcp,
+        },
+        balancer: BalancerKind::RoundRobin,
+        affinity_timeout: None,
+        endpoints: set
+            .ready
+            .iter()
+            .map(|i| ep(i, Conditions::READY))
+            .chain(
+                set.terminating
+                    .iter()
+                    .map(|i| ep(i, Conditions::SERVING_TERMINATING)),
+            )
+            .collect(),
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch (the backend logs in this clock).
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// `--serve-clipper-churn LISTEN BACKEND_PORT ENDPOINTS THREADS SEED TICKS INTERVAL_MS
+/// UNTIL_MS`: Clipper's proxy serving the churn service on LISTEN. After `ready`, a `go` line
+/// on stdin starts the updates: TICKS times, every INTERVAL_MS (none after UNTIL_MS), the
+/// next [`ChurnSet::step`] is applied with `ProxyHandle::apply` — what the control loop in
+/// dataplane/proxyd does — and one `TICK` line reports it. Runs until stdin closes.
+fn serve_clipper_churn(a: &[String]) -> Result<()> {
+    use clipper_dataplane::Change;
+    let [
+        listen,
+        port,
+        endpoints,
+        threads,
+        seed,
+        ticks,
+        interval_ms,
+        until_ms,
+    ] = a
+    else {
+        bail!("--serve-clipper-churn takes 8 arguments");
+    };
+    let listen: SocketAddr = listen.parse()?;
+    let port: u16 = port.parse()?;
+    let mut set = ChurnSet::new(endpoints.parse()?, seed.parse()?);
+    let (ticks, interval, until): (u32, _, _) = (
+        ticks.parse()?,
+        Duration::from_millis(interval_ms.parse()?),
+        Duration::from_millis(until_ms.parse()?),
+    );
+    let handle = clipper_dataplane::start_with(
+        &clipper_dataplane::Config::default(),
+        threads.parse()?,
+        clipper_dataplane::DriverOptions::default(),
+    )?;
+    let report = handle.apply([Change::Upsert(churn_spec(&set, listen, port))]);
+    if let Some(e) = report.errors.first() {
+        bail!("serving the churn service: {e}");
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    let mut stdin = std::io::stdin().lock();
+    let mut line = String::new();
+    if stdin.read_line(&mut line)? > 0 && line.trim() == "go" {
+        let t0 = Instant::now();
+        for k in 1..=ticks {
+            let at = t0 + interval * k;
+            if at > t0 + until {
+                break;
+            }
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let b0 = Instant::now();
+            set.step();
+            let spec = churn_spec(&set, listen, port);
+            let build = b0.elapsed();
+            let c0 = thread_cpu();
+            let a0 = Instant::now();
+            let report = handle.apply([Change::Upsert(spec)]);
+            let latency = a0.elapsed();
+            let cpu = thread_cpu().saturating_sub(c0);
+            writeln!(
+                out,
+                "TICK {:.3} {} {} {} {}",
+                unix_ms(),
+                latency.as_nanos(),
+                cpu.as_nanos(),
+                build.as_nanos(),
+                report.errors.len() + usize::from(report.table.compiled != 1)
+            )?;
+            out.flush()?;
+        }
+        writeln!(out, "DONE")?;
+        out.flush()?;
+    }
+    let mut sink = [0u8; 64];
+    while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    handle.shutdown()?;
+    Ok(())
+}
+
+/// One update as applied to a proxy.
+#[derive(Clone, Copy, Default)]
+struct Update {
+    /// How long it took (what that spans depends on the proxy; see the report), µs.
+    latency_us: f64,
+    /// When it was in force, Unix ms.
+    done_unix_ms: f64,
+    /// Clipper: CPU time of the thread that called `apply`, µs.
+    apply_cpu_us: Option<f64>,
+    /// Clipper: building the endpoint list before `apply`, µs.
+    build_us: Option<f64>,
+    /// Failures the proxy reported (CLI error replies, a reload without new workers, …).
+    errors: usize,
+}
+
+/// What the backend's log says about new connections (the `Connection: close` requests).
+#[derive(Clone, Default)]
+struct Routing {
+    /// Requests logged.
+    logged: u64,
+    /// … to an endpoint after the update that took it out (terminating or removed) was in
+    /// force.
+    after_update: u64,
+    /// … of which more than [`STALE_AFTER_MS`] after.
+    stale: u64,
+    /// … to an address that was never an endpoint in this run.
+    unknown: u64,
+    /// Per update: the last request to an endpoint it took out, ms after the update was in
+    /// force (0 if none came after).
+    settle_ms: Vec<f64>,
+}
+
+/// One run of a proxy with or without churn.
+struct ChurnRun {
+    keep: Http,
+    close: Http,
+    /// Proxy CPU seconds per wall second over the wrk run.
+    cpu_cores: f64,
+    updates: Vec<Update>,
+    /// Updates planned but not started in time (the previous one was still running).
+    skipped: usize,
+    routing: Routing,
+    /// nginx: most worker processes seen at once during the run (old ones still draining
+    /// their connections included).
+    peak_workers: Option<usize>,
+    /// From starting the proxy to its serving the initial endpoints, seconds.
+    start_s: f64,
+}
+
+#[derive(Default)]
+struct ChurnResults {
+    endpoints: usize,
+    per_update: usize,
+    /// (path, with churn) → runs.
+    runs: BTreeMap<(Via, bool), Vec<ChurnRun>>,
+    unavailable: BTreeMap<Via, String>,
+    backend_port: u16,
+}
+
+/// The churn backend: nginx (1 worker) on the wildcard address, answering loopback peers
+/// only, logging `$msec $server_addr` of every `Connection: close` request.
+struct ChurnBackend {
+    port: u16,
+    log: PathBuf,
+    _proc: Proc,
+}
+
+fn start_churn_backend(dir: &Path, cpus: &[usize], nofile: u64) -> Result<ChurnBackend> {
+    let prefix = nginx_prefix(dir, "churn-backend")?;
+    let www = prefix.join("www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(www.join("index.html"), "x".repeat(BODY_BYTES - 1) + "\n")?;
+    let port = free_port()?;
+    let log = prefix.join("logs/churn.log");
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\nworker_rlimit_nofile {nofile};\n\
+         pid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
+         events {{ worker_connections {conns}; multi_accept on; }}\n\
+         http {{\n  access_log off;\n  keepalive_requests 1000000000;\n  keepalive_timeout 300s;\n\
+         \x20 default_type text/html;\n  client_body_temp_path {p}/tmp;\n  proxy_temp_path {p}/tmp;\n\
+         \x20 fastcgi_temp_path {p}/tmp;\n  uwsgi_temp_path {p}/tmp;\n  scgi_temp_path {p}/tmp;\n\
+         \x20 log_format churn '$msec $server_addr';\n\
+         \x20 map $http_connection $churn_close {{ ~*close 1; default 0; }}\n\
+         \x20 server {{\n    listen {port} backlog=8192;\n    allow 127.0.0.0/8;\n    deny all;\n\
+         \x20   root {w};\n    access_log {l} churn buffer=256k flush=100ms if=$churn_close;\n  }}\n}}\n",
+        p = prefix.display(),
+        w = www.display(),
+        l = log.display(),
+        conns = nofile.saturating_sub(100).max(1000),
+    );
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf)?;
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(prefix.join("logs/error.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let p = spawn("nginx churn backend", cmd, cpus)?;
+    // An endpoint address other than 127.0.0.1 proves the wildcard listener answers there.
+    wait_tcp(churn_addr(0, port), "nginx churn backend")?;
+    Ok(ChurnBackend {
+        port,
+        log,
+        _proc: p,
+    })
+}
+
+/// What the runs of the churn section share.
+struct ChurnCtx<'a> {
+    o: &'a Opts,
+    dir: &'a Path,
+    lua: &'a Path,
+    nofile: u64,
+    backend: &'a ChurnBackend,
+}
+
+/// A proxy serving the churn service, and what its updates go through.
+enum ChurnProxy {
+    Clipper {
+        proc: Proc,
+        out: BufReader<std::process::ChildStdout>,
+    },
+    HaProxy {
+        proc: Proc,
+        sock: PathBuf,
+    },
+    Nginx {
+        proc: Proc,
+        conf: PathBuf,
+        prefix: PathBuf,
+    },
+}
+
+impl Drop for ChurnProxy {
+    /// nginx's workers are children of its master, not of the bench: a master killed with
+    /// SIGKILL would leave them running. SIGTERM makes the master stop them and exit; what is
+    /// left after a bounded wait is killed.
+    fn drop(&mut self) {
+        if let ChurnProxy::Nginx { proc, .. } = self {
+            let pid = proc.pid();
+            // SAFETY: kill has no memory-safety preconditions; `pid` is our child.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && matches!(proc.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            for c in children(pid) {
+                // SAFETY: as above; these are the master's (so the bench's) descendants.
+                unsafe { libc::kill(c as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+impl ChurnProxy {
+    fn pid(&self) -> u32 {
+        match self {
+            ChurnProxy::Clipper { proc, .. }
+            | ChurnProxy::HaProxy { proc, .. }
+            | ChurnProxy::Nginx { proc, .. } => proc.pid(),
+        }
+    }
+}
+
+/// When updates happen in one run.
+#[derive(Clone, Copy)]
+struct Plan {
+    t0: Instant,
+    interval: Duration,
+    ticks: u32,
+    /// No update starts after this.
+    until: Instant,
+}
+
+fn haproxy_churn_config(ctx: &ChurnCtx, set: &ChurnSet, listen: SocketAddr, sock: &Path) -> String {
+    let port = ctx.backend.port;
+    let mut cfg = format!(
+        "global\n  nbthread {}\n  maxconn {}\n  stats socket {} mode 600 level admin\n  stats timeout 60s\n\n\
+         defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 300s\n  timeout server 300s\n\n\
+         frontend churn\n  bind {listen}\n  default_backend churn\n\n\
+         # roundrobin is limited by design to 4,095 active servers; static-rr recomputes its\n\
+         # whole map on every server state change (seconds at 11,000 slots). random (power of\n\
+         # two choices) is dynamic and has no limit.\n\
+         backend churn\n  balance random\n",
+        ctx.o.proxy_cpus.len(),
+        (ctx.nofile / 2).saturating_sub(100).max(1000),
+        sock.display(),
+    );
+    // Slot i holds endpoint i at start; `per_update` spare slots take new endpoints.
+    for id in &set.ready {
+        cfg += &format!("  server s{id} {}\n", churn_addr(*id, port));
+    }
+    let spare = SocketAddr::from((SPARE_ADDR, port));
+    for slot in set.ready.len()..set.ready.len() + set.per_update {
+        cfg += &format!("  server s{slot} {spare} disabled\n");
+    }
+    cfg
+}
+
+fn nginx_churn_config(ctx: &ChurnCtx, set: &ChurnSet, listen: SocketAddr, prefix: &Path) -> String {
+    let port = ctx.backend.port;
+    let mut upstream = String::new();
+    for id in &set.ready {
+        upstream += &format!("    server {};\n", churn_addr(*id, port));
+    }
+    // Terminating endpoints take no new connections (ready ones exist); existing ones stay.
+    for id in &set.terminating {
+        upstream += &format!("    server {} down;\n", churn_addr(*id, port));
+    }
+    format!(
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+         daemon off;\nmaster_process on;\nworker_processes {workers};\nworker_rlimit_nofile {nofile};\n\
+         pid {p}/nginx.pid;\nerror_log {p}/logs/error.log warn;\n\
+         events {{ worker_connections {conns}; multi_accept on; }}\n\
+         stream {{\n  upstream churn {{\n{upstream}  }}\n\
+         \x20 server {{ listen {listen} backlog=8192; proxy_pass churn; proxy_timeout 300s; }}\n}}\n",
+        workers = ctx.o.proxy_cpus.len(),
+        nofile = ctx.nofile,
+        p = prefix.display(),
+        conns = (ctx.nofile / 2).saturating_sub(100).max(1000),
+    )
+}
+
+/// Starts `via` serving the churn service with the initial endpoints of `seed`.
+fn start_churn_proxy(
+    ctx: &ChurnCtx,
+    via: Via,
+    seed: u64,
+    plan: (u32, Duration),
+) -> Result<(SocketAddr, ChurnProxy)> {
+    let o = ctx.o;
+    let set = ChurnSet::new(o.churn_endpoints, seed);
+    let listen = loopback(free_port()?);
+    match via {
+        Via::Clipper => {
+            let args: Vec<String> = vec![
+                "--serve-clipper-churn".into(),
+                listen.to_string(),
+                ctx.backend.port.to_string(),
+                o.churn_endpoints.to_string(),
+                o.proxy_cpus.len().to_string(),
+                seed.to_string(),
+                plan.0.to_string(),
+                plan.1.as_millis().to_string(),
+                (o.churn_seconds * 1000).to_string(),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (proc, out) = spawn_self_reader("clipper proxy (churn)", &args, &o.proxy_cpus)?;
+            Ok((listen, ChurnProxy::Clipper { proc, out }))
+        }
+        Via::HaProxy => {
+            let sock = ctx.dir.join("haproxy-churn.sock");
+            let _ = std::fs::remove_file(&sock);
+            let path = ctx.dir.join("haproxy-churn.cfg");
+            std::fs::write(&path, haproxy_churn_config(ctx, &set, listen, &sock))?;
+            let log_path = ctx.dir.join("haproxy-churn.log");
+            let log = std::fs::File::create(&log_path)?;
+            let mut cmd = Command::new("haproxy");
+            cmd.arg("-db")
+                .arg("-f")
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log);
+            let proc = spawn("haproxy (churn)", cmd, &o.proxy_cpus)?;
+            // Its sockets exist before it serves (it binds, then sets up 10,000 servers, then
+            // listens): ready once the stats socket answers.
+            wait_haproxy_cli(&sock)
+                .with_context(|| std::fs::read_to_string(&log_path).unwrap_or_default())?;
+            wait_tcp(listen, "haproxy (churn)")?;
+            Ok((listen, ChurnProxy::HaProxy { proc, sock }))
+        }
+        Via::Nginx => {
+            let prefix = nginx_prefix(ctx.dir, "stream-churn")?;
+            let conf = prefix.join("nginx.conf");
+            std::fs::write(&conf, nginx_churn_config(ctx, &set, listen, &prefix))?;
+            let mut cmd = Command::new("nginx");
+            cmd.arg("-p")
+                .arg(&prefix)
+                .arg("-c")
+                .arg(&conf)
+                .arg("-e")
+                .arg(prefix.join("logs/error.log"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let proc = spawn("nginx stream (churn)", cmd, &o.proxy_cpus)?;
+            wait_tcp(listen, "nginx stream (churn)").with_context(|| {
+                std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default()
+            })?;
+            Ok((listen, ChurnProxy::Nginx { proc, conf, prefix }))
+        }
+        other => bail!("{} has no churn driver", other.label()),
+    }
+}
+
+/// Clipper applies its updates itself; this starts them and reads its `TICK` lines.
+/// The child's stdin stays open: the proxy stops when it closes.
+fn drive_clipper(
+    stdin: Option<&mut std::process::ChildStdin>,
+    out: &mut BufReader<std::process::ChildStdout>,
+    ticks: u32,
+) -> Result<Vec<Update>> {
+    let stdin = stdin.context("the Clipper proxy's stdin")?;
+    stdin.write_all(b"go\n")?;
+    stdin.flush()?;
+    let mut updates = Vec::new();
+    // One line per tick and DONE: bounded.
+    for _ in 0..=ticks {
+        let mut line = String::new();
+        if out.read_line(&mut line)? == 0 {
+            bail!("the Clipper proxy ended during the churn");
+        }
+        let line = line.trim();
+        if line == "DONE" {
+            break;
+        }
+        let v: Vec<f64> = line
+            .strip_prefix("TICK ")
+            .with_context(|| format!("unexpected line from the Clipper proxy: {line}"))?
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(f64::NAN))
+            .collect();
+        if v.len() != 5 || v.iter().any(|x| x.is_nan()) {
+            bail!("bad TICK line from the Clipper proxy: {line}");
+        }
+        updates.push(Update {
+            done_unix_ms: v[0],
+            latency_us: v[1] / 1e3,
+            apply_cpu_us: Some(v[2] / 1e3),
+            build_us: Some(v[3] / 1e3),
+            errors: v[4] as usize,
+        });
+    }
+    Ok(updates)
+}
+
+/// Sends `commands` to HAProxy's stats socket, [`HAPROXY_CLI_BATCH`] per connection as one
+/// `;`-separated line (HAProxy runs a line's commands in order and closes), one connection
+/// after another. Returns the error replies (anything but the empty reply of `state` and
+/// the "IP changed" of `addr`).
+fn haproxy_cli(sock: &Path, commands: &[String]) -> Result<Vec<String>> {
+    let mut errors = Vec::new();
+    for batch in commands.chunks(HAPROXY_CLI_BATCH) {
+        let line = batch.join("; ");
+        let mut s = std::os::unix::net::UnixStream::connect(sock)
+            .with_context(|| format!("connecting to {}", sock.display()))?;
+        s.set_read_timeout(Some(UPDATE_TIMEOUT))?;
+        s.set_write_timeout(Some(UPDATE_TIMEOUT))?;
+        s.write_all(line.as_bytes())?;
+        s.write_all(b"\n")?;
+        let mut reply = String::new();
+        s.read_to_string(&mut reply)
+            .context("reading HAProxy's reply")?;
+        errors.extend(
+            reply
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("IP changed"))
+                .map(str::to_string),
+        );
+    }
+    Ok(errors)
+}
+
+/// Waits until HAProxy's stats socket answers `show info`.
+fn wait_haproxy_cli(sock: &Path) -> Result<()> {
+    let deadline = Instant::now() + HAPROXY_START_TIMEOUT;
+    while Instant::now() < deadline {
+        if haproxy_cli(sock, &["show info".to_string()]).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!(
+        "haproxy's stats socket {} does not answer after {HAPROXY_START_TIMEOUT:?}",
+        sock.display()
+    )
+}
+
+/// HAProxy: each update as runtime-API commands on pre-declared server slots — `maint` for
+/// removed endpoints, `drain` for terminating ones, `addr` + `ready` on a free slot for new
+/// ones — what HAProxy users do with `server-template` slots.
+fn drive_haproxy(
+    sock: &Path,
+    mut set: ChurnSet,
+    port: u16,
+    plan: Plan,
+) -> Result<(Vec<Update>, usize)> {
+    let mut slot_of: std::collections::HashMap<u32, usize> =
+        set.ready.iter().map(|id| (*id, *id as usize)).collect();
+    let mut free: std::collections::VecDeque<usize> =
+        (set.ready.len()..set.ready.len() + set.per_update).collect();
+    let mut updates = Vec::new();
+    let mut skipped = 0;
+    for k in 1..=plan.ticks {
+        let at = plan.t0 + plan.interval * k;
+        if Instant::now().max(at) > plan.until {
+            skipped += 1;
+            continue;
+        }
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let step = set.step();
+        let mut commands = Vec::with_capacity(4 * set.per_update);
+        for id in &step.removed {
+            let slot = slot_of
+                .remove(id)
+                .context("removed endpoint without a slot")?;
+            commands.push(format!("set server churn/s{slot} state maint"));
+            free.push_back(slot);
+        }
+        for id in &step.drained {
+            let slot = slot_of.get(id).context("drained endpoint without a slot")?;
+            commands.push(format!("set server churn/s{slot} state drain"));
+        }
+        for id in &step.added {
+            let slot = free.pop_front().context("no free HAProxy server slot")?;
+            slot_of.insert(*id, slot);
+            let ip = churn_addr(*id, port).ip();
+            commands.push(format!("set server churn/s{slot} addr {ip}"));
+            commands.push(format!("set server churn/s{slot} state ready"));
+        }
+        let t = Instant::now();
+        let errors = haproxy_cli(sock, &commands)?;
+        updates.push(Update {
+            latency_us: t.elapsed().as_secs_f64() * 1e6,
+            done_unix_ms: unix_ms(),
+            errors: errors.len(),
+            ..Update::default()
+        });
+        if let Some(e) = errors.first() {
+            eprintln!("  haproxy: {} error replies, first: {e}", errors.len());
+        }
+    }
+    Ok((updates, skipped))
+}
+
+/// The children of `pid` (from /proc/PID/task/PID/children, or, on kernels without it, from
+/// every process's parent in /proc).
+fn children(pid: u32) -> Vec<u32> {
+    if let Ok(list) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    let ppid = |p: &str| -> Option<u32> {
+        let text = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        text[text.rfind(')')? + 2..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+                .filter(|c| ppid(&c.to_string()) == Some(pid))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// nginx workers of `master` that have finished starting (their title is set at the end of
+/// their initialisation) and are not shutting down.
+fn nginx_workers(master: u32) -> Vec<u32> {
+    children(master)
+        .into_iter()
+        .filter(|c| {
+            let cmd = std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd);
+            cmd.contains("worker process") && !cmd.contains("shutting down")
+        })
+        .collect()
+}
+
+/// nginx: each update a rewritten configuration and a reload (SIGHUP to the master); the
+/// update is in force when the master has started the new workers.
+fn drive_nginx(
+    ctx: &ChurnCtx,
+    master: u32,
+    conf: &Path,
+    prefix: &Path,
+    listen: SocketAddr,
+    mut set: ChurnSet,
+    plan: Plan,
+) -> Result<(Vec<Update>, usize, usize)> {
+    let workers = ctx.o.proxy_cpus.len();
+    let mut updates = Vec::new();
+    let mut skipped = 0;
+    let mut peak = children(master).len();
+    for k in 1..=plan.ticks {
+        let at = plan.t0 + plan.interval * k;
+        if Instant::now().max(at) > plan.until {
+            skipped += 1;
+            continue;
+        }
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        set.step();
+        let tmp = conf.with_extension("conf.new");
+        std::fs::write(&tmp, nginx_churn_config(ctx, &set, listen, prefix))?;
+        std::fs::rename(&tmp, conf)?;
+        let old: Vec<u32> = children(master);
+        peak = peak.max(old.len());
+        let t = Instant::now();
+        // SAFETY: kill has no memory-safety preconditions; `master` is our child.
+        unsafe { libc::kill(master as libc::pid_t, libc::SIGHUP) };
+        let mut errors = 1;
+        while t.elapsed() < UPDATE_TIMEOUT {
+            let fresh = nginx_workers(master)
+                .into_iter()
+                .filter(|w| !old.contains(w))
+                .count();
+            if fresh >= workers {
+                errors = 0;
+                peak = peak.max(children(master).len());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        updates.push(Update {
+            latency_us: t.elapsed().as_secs_f64() * 1e6,
+            done_unix_ms: unix_ms(),
+            errors,
+            ..Update::default()
+        });
+        if errors > 0 {
+            eprintln!("  nginx: no new workers {UPDATE_TIMEOUT:?} after the reload");
+        }
+    }
+    peak = peak.max(children(master).len());
+    Ok((updates, skipped, peak))
+}
+
+/// Checks the backend's log of new-connection requests against the updates: which requests
+/// reached an endpoint after the update that took it out was in force.
+fn routing(log: &str, endpoints: usize, seed: u64, port: u16, updates: &[Update]) -> Routing {
+    use std::collections::{HashMap, HashSet};
+    let mut set = ChurnSet::new(endpoints, seed);
+    let ip = |id: u32| churn_addr(id, port).ip();
+    let mut known: HashSet<std::net::IpAddr> = set.ready.iter().map(|i| ip(*i)).collect();
+    let mut out_at: HashMap<std::net::IpAddr, (usize, f64)> = HashMap::new();
+    for (i, u) in updates.iter().enumerate() {
+        let step = set.step();
+        for id in step.drained {
+            out_at.insert(ip(id), (i, u.done_unix_ms));
+        }
+        known.extend(step.added.into_iter().map(ip));
+    }
+    let mut r = Routing {
+        settle_ms: vec![0.0; updates.len()],
+        ..Routing::default()
+    };
+    for line in log.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(Ok(t)), Some(Ok(addr))) = (
+            f.next().map(str::parse::<f64>),
+            f.next().map(str::parse::<std::net::IpAddr>),
+        ) else {
+            continue;
+        };
+        let t_ms = t * 1e3;
+        r.logged += 1;
+        if !known.contains(&addr) {
+            r.unknown += 1;
+        }
+        if let Some((i, done)) = out_at.get(&addr)
+            && t_ms >= *done
+        {
+            let late = t_ms - done;
+            r.after_update += 1;
+            r.settle_ms[*i] = r.settle_ms[*i].max(late);
+            if late > STALE_AFTER_MS {
+                r.stale += 1;
+            }
+        }
+    }
+    r
+}
+
+/// One run: a fresh proxy with the initial endpoints; both wrk loads for `churn_seconds`;
+/// with `churn`, the updates meanwhile.
+fn churn_run(ctx: &ChurnCtx, via: Via, churn: bool, seed: u64) -> Result<ChurnRun> {
+    let o = ctx.o;
+    let secs = o.churn_seconds;
+    let interval = if via == Via::Nginx {
+        o.nginx_reload_every
+    } else {
+        CHURN_INTERVAL
+    };
+    // Updates at interval, 2·interval, … while wrk runs (none in its last second).
+    let ticks = if churn {
+        ((secs.saturating_sub(1) * 1000) / (interval.as_millis() as u64).max(1)) as u32
+    } else {
+        0
+    };
+    let s0 = Instant::now();
+    let (listen, mut proxy) = start_churn_proxy(ctx, via, seed, (ticks, interval))?;
+    let start_s = s0.elapsed().as_secs_f64();
+    let pid = proxy.pid();
+    let log_from = std::fs::metadata(&ctx.backend.log).map_or(0, |m| m.len());
+    let dur = Duration::from_secs(secs);
+    let cpu0 = cpu_seconds(pid);
+    let w0 = Instant::now();
+    let keep = spawn_wrk(listen, CHURN_KEEPALIVE_CONNECTIONS, dur, false, ctx.lua, o)?;
+    let close = spawn_wrk(listen, CHURN_CLOSE_CONNECTIONS, dur, true, ctx.lua, o)?;
+    let plan = Plan {
+        t0: Instant::now(),
+        interval,
+        ticks,
+        until: Instant::now() + dur,
+    };
+    let set = ChurnSet::new(o.churn_endpoints, seed);
+    let port = ctx.backend.port;
+    let (keep, close, cpu_s, wall, driven) = std::thread::scope(|s| {
+        type Driven = (Vec<Update>, usize, Option<usize>);
+        let driver = s.spawn(|| -> Result<Driven> {
+            match &mut proxy {
+                _ if ticks == 0 => Ok((Vec::new(), 0, None)),
+                ChurnProxy::Clipper { proc, out } => {
+                    drive_clipper(proc.child.stdin.as_mut(), out, ticks).map(|u| (u, 0, None))
+                }
+                ChurnProxy::HaProxy { sock, .. } => {
+                    drive_haproxy(sock, set, port, plan).map(|(u, sk)| (u, sk, None))
+                }
+                ChurnProxy::Nginx { conf, prefix, .. } => {
+                    drive_nginx(ctx, pid, conf, prefix, listen, set, plan)
+                        .map(|(u, sk, peak)| (u, sk, Some(peak)))
+                }
+            }
+        });
+        let keep = wrk_result(keep, dur);
+        let close = wrk_result(close, dur);
+        let (cpu_s, wall) = (cpu_seconds(pid) - cpu0, w0.elapsed().as_secs_f64());
+        // The drivers are bounded by their own timeouts; a Clipper child that stopped
+        // answering is killed, which ends the reader.
+        let deadline = Instant::now() + UPDATE_TIMEOUT + WRK_SLACK;
+        while !driver.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !driver.is_finished() {
+            // SAFETY: kill has no memory-safety preconditions; `pid` is our child.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        let driven = driver
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the churn driver panicked")));
+        (keep, close, cpu_s, wall, driven)
+    });
+    let (keep, close) = (keep?, close?);
+    let (updates, skipped, peak_workers) =
+        driven.with_context(|| format!("churn through {}", via.label()))?;
+    drop(proxy);
+    std::thread::sleep(LOG_FLUSH);
+    let log = std::fs::read(&ctx.backend.log)
+        .map(|b| String::from_utf8_lossy(&b[(log_from as usize).min(b.len())..]).into_owned())
+        .unwrap_or_default();
+    let routing = routing(&log, o.churn_endpoints, seed, port, &updates);
+    Ok(ChurnRun {
+        keep,
+        close,
+        cpu_cores: cpu_s / wall.max(1e-9),
+        updates,
+        skipped,
+        routing,
+        peak_workers,
+        start_s,
+    })
+}
+
+/// The churn section: every available proxy, with and without churn, `reps` times.
+fn run_churn(o: &Opts, dir: &Path, lua: &Path, nofile: u64) -> Result<ChurnResults> {
+    let backend = start_churn_backend(dir, &o.load_cpus, nofile)?;
+    let ctx = ChurnCtx {
+        o,
+        dir,
+        lua,
+        nofile,
+        backend: &backend,
+    };
+    let mut c = ChurnResults {
+        endpoints: o.churn_endpoints,
+        per_update: ChurnSet::new(o.churn_endpoints, 0).per_update,
+        backend_port: backend.port,
+        ..ChurnResults::default()
+    };
+    let mut paths = Vec::new();
+    if clipper_dataplane::uring::io_uring_available() {
+        paths.push(Via::Clipper);
+    } else {
+        c.unavailable.insert(
+            Via::Clipper,
+            "io_uring is not available on this host".into(),
+        );
+    }
+    if which("haproxy").is_some() {
+        paths.push(Via::HaProxy);
+    } else {
+        c.unavailable
+            .insert(Via::HaProxy, "haproxy is not installed".into());
+    }
+    if Path::new("/usr/lib/nginx/modules/ngx_stream_module.so").is_file() {
+        paths.push(Via::Nginx);
+    } else {
+        c.unavailable.insert(
+            Via::Nginx,
+            "the nginx stream module is not installed".into(),
+        );
+    }
+    c.unavailable.insert(
+        Via::Ipvs,
+        ipvs_unavailable().unwrap_or_else(|| {
+            "this section does not drive IPVS (it would be one `ipvsadm` edit per real server)"
+                .into()
+        }),
+    );
+    for rep in 0..o.reps {
+        eprintln!(
+            "proxy-bench: churn repetition {}/{} ({} endpoints)",
+            rep + 1,
+            o.reps,
+            o.churn_endpoints
+        );
+        let seed = CHURN_SEED + rep as u64;
+        // Without and with churn, the order alternating between repetitions.
+        let modes: &[bool] = match (o.churn_baseline, rep % 2) {
+            (false, _) => &[true],
+            (true, 0) => &[false, true],
+            (true, _) => &[true, false],
+        };
+        for &p in &paths {
+            for &churn in modes {
+                let run = churn_run(&ctx, p, churn, seed).with_context(|| {
+                    format!(
+                        "{} through {}",
+                        if churn { "churn" } else { "no churn" },
+                        p.label()
+                    )
+                })?;
+                let lat: Vec<f64> = run.updates.iter().map(|u| u.latency_us).collect();
+                eprintln!(
+                    "  {:<8} {:<20} keep-alive {:>8} req/s  new conns {:>7}/s  failed {}+{}/{}+{}  cpu {:.2}  updates {} (p50 {}, max {})  after-update {} stale {}",
+                    if churn { "churn" } else { "no churn" },
+                    p.label(),
+                    fmt_rate(run.keep.rps),
+                    fmt_rate(run.close.rps),
+                    run.keep.socket_errors,
+                    run.close.socket_errors,
+                    run.keep.status_errors,
+                    run.close.status_errors,
+                    run.cpu_cores,
+                    run.updates.len(),
+                    fmt_dur_us(median(&lat)),
+                    fmt_dur_us(lat.iter().copied().fold(0.0, f64::max)),
+                    run.routing.after_update,
+                    run.routing.stale,
+                );
+                c.runs.entry((p, churn)).or_default().push(run);
+                std::thread::sleep(SETTLE);
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// Workers (threads or processes) each proxy runs.
+fn ctx_workers(o: &Opts) -> usize {
+    o.proxy_cpus.len()
+}
+
+/// A duration in µs, in ms below 1 s and in s above.
+fn fmt_dur_us(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{:.2} s", us / 1e6)
+    } else {
+        fmt_us(us)
+    }
+}
+
+/// Every update of a path's churn runs.
+fn churn_updates(runs: &[ChurnRun]) -> Vec<Update> {
+    runs.iter()
+        .flat_map(|r| r.updates.iter().copied())
+        .collect()
+}
+
+/// The target line of issue #6 for churn.
+fn churn_target(c: &ChurnResults) -> String {
+    let Some(runs) = c.runs.get(&(Via::Clipper, true)) else {
+        return "- a 10,000-endpoint update applied in ≤ 5 ms with zero failed requests: not measured in this run.\n".into();
+    };
+    let lat: Vec<f64> = churn_updates(runs).iter().map(|u| u.latency_us).collect();
+    let p99 = clipper_perf::percentile(&lat, 99.0);
+    let failed: f64 = runs.iter().map(|r| r.keep.errors + r.close.errors).sum();
+    let stale: u64 = runs.iter().map(|r| r.routing.stale).sum();
+    let ok = p99 <= 5_000.0 && failed == 0.0 && stale == 0 && c.endpoints >= CHURN_ENDPOINTS;
+    format!(
+        "- a {}-endpoint update applied in ≤ 5 ms with zero failed requests: update p99 {}, \
+         {failed:.0} failed requests, {stale} requests routed by an outdated list{} — {}\n",
+        fmt_count(c.endpoints),
+        fmt_dur_us(p99),
+        if c.endpoints < CHURN_ENDPOINTS {
+            " (fewer endpoints than the target's 10,000)"
+        } else {
+            ""
+        },
+        if ok { "**met**" } else { "**not met**" }
+    )
+}
+
+/// 10000 → "10,000".
+fn fmt_count(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The churn section of the report (second-level headings).
+fn churn_section(c: &ChurnResults, o: &Opts) -> String {
+    let n = fmt_count(c.endpoints);
+    let k = fmt_count(c.per_update);
+    let mut md = format!("## Endpoint churn: {n} endpoints changing while serving\n\n");
+    md += &format!(
+        "Each run starts the proxy afresh with one TCP service of {n} endpoints: {n} distinct \
+         addresses 127.1.x.y:{port}, all real and reachable — one nginx (1 worker, the same \
+         {BODY_BYTES}-byte file) listens on the wildcard address and the whole of 127.0.0.0/8 \
+         is local; it serves loopback peers only. For {secs} s two wrk run at once through the \
+         proxy: {CHURN_KEEPALIVE_CONNECTIONS} keep-alive connections and \
+         {CHURN_CLOSE_CONNECTIONS} `Connection: close` clients (every request a new connection, \
+         hence a new backend choice). In a churn run one update every {interval} s (nginx: \
+         every {reload} s) changes {CHURN_PERCENT}% of the endpoints in each of three ways: the \
+         {k} marked terminating by the previous update are removed, {k} ready ones are marked \
+         terminating (serving, not ready: no new connections while ready ones exist, existing \
+         ones continue) and {k} new addresses are added, ready — {m} of the {n} listed \
+         endpoints change per update. The same seeded sequence goes to every proxy. Each \
+         proxy is measured with and without churn in every repetition (order alternating); \
+         {reps} repetition(s).\n\n",
+        port = c.backend_port,
+        secs = o.churn_seconds,
+        interval = CHURN_INTERVAL.as_secs(),
+        reload = o.nginx_reload_every.as_secs(),
+        m = fmt_count(3 * c.per_update),
+        reps = o.reps,
+    );
+    md += "How an update reaches each proxy, and what its update latency spans:\n\n";
+    md += "- **Clipper**: `ProxyHandle::apply([Change::Upsert(spec)])` with the full endpoint \
+           list, as the control loop in dataplane/proxyd does, called in the proxy's process \
+           (on the proxy core, beside the worker thread). For a change of endpoints only, \
+           `apply` compiles the service (eligible set, per-backend stats), swaps the table \
+           (arc-swap) and wakes the threads without waiting for them: every accept loads the \
+           table afresh, so once `apply` has returned, the next new connection on every thread \
+           is balanced over the new list. The figure is `apply`'s wall time; building the list \
+           before it is not included (shown below).\n";
+    md += &format!(
+        "- **HAProxy**: a backend of {} pre-declared server slots with `balance random` (power \
+         of two choices; `roundrobin` is limited by design to 4,095 active servers, and \
+         `static-rr` recomputes its whole map on every state change — at 11,000 slots a line of \
+         20 commands kept HAProxy's thread busy past its watchdog, which aborted the process). \
+         An update is {} stats-socket commands — `set server churn/sN state maint` (removed), \
+         `state drain` (terminating), `addr` + `state ready` on a free slot (added) — sent {} \
+         per connection as one `;`-separated line, one connection after another. The figure \
+         runs from sending the first command to reading the reply to the last; commands take \
+         effect one by one, so an update is not atomic.\n",
+        fmt_count(c.endpoints + c.per_update),
+        fmt_count(4 * c.per_update),
+        HAPROXY_CLI_BATCH
+    );
+    md += &format!(
+        "- **nginx stream**: open-source nginx has no run-time API for upstreams (the `api` \
+         module is NGINX Plus), so an update is a rewritten configuration and a reload \
+         (SIGHUP): new workers with the new list, the old ones finishing their connections — \
+         one update every {} s here, not every second. The figure runs from the SIGHUP to the \
+         new worker processes having finished starting (their process title is set at the \
+         end of their initialisation); writing the file before is not included. The master then \
+         waits 100 ms before it tells the old workers to stop (`ngx_msleep(100)` in \
+         src/os/unix/ngx_process_cycle.c), so they take new connections that much longer — the \
+         settle column below shows it.\n",
+        o.nginx_reload_every.as_secs()
+    );
+    for (p, why) in &c.unavailable {
+        md += &format!("- **{}: n/a** — {why}\n", p.label());
+    }
+
+    md += "\n### Update latency (every update of the churn runs)\n\n";
+    let mut t = Table::new(&[
+        "proxy",
+        "updates",
+        "p50",
+        "p99",
+        "max",
+        "p50 of each run (min – max)",
+        "failed updates",
+        "not started in time",
+    ]);
+    for p in [Via::Clipper, Via::HaProxy, Via::Nginx] {
+        let Some(runs) = c.runs.get(&(p, true)) else {
+            continue;
+        };
+        let ups = churn_updates(runs);
+        let lat: Vec<f64> = ups.iter().map(|u| u.latency_us).collect();
+        let per_run: Vec<f64> = runs
+            .iter()
+            .filter(|r| !r.updates.is_empty())
+            .map(|r| median(&r.updates.iter().map(|u| u.latency_us).collect::<Vec<_>>()))
+            .collect();
+        t.row_text(
+            p.label(),
+            &[
+                ups.len().to_string(),
+                fmt_dur_us(median(&lat)),
+                fmt_dur_us(clipper_perf::percentile(&lat, 99.0)),
+                fmt_dur_us(lat.iter().copied().fold(0.0, f64::max)),
+                format!(
+                    "{} – {}",
+                    fmt_dur_us(per_run.iter().copied().fold(f64::INFINITY, f64::min)),
+                    fmt_dur_us(per_run.iter().copied().fold(0.0, f64::max))
+                ),
+                ups.iter().filter(|u| u.errors > 0).count().to_string(),
+                runs.iter().map(|r| r.skipped).sum::<usize>().to_string(),
+            ],
+        );
+    }
+    md += &t.markdown();
+    if let Some(runs) = c.runs.get(&(Via::Clipper, true)) {
+        let ups = churn_updates(runs);
+        let cpu: Vec<f64> = ups.iter().filter_map(|u| u.apply_cpu_us).collect();
+        let build: Vec<f64> = ups.iter().filter_map(|u| u.build_us).collect();
+        md += &format!(
+            "\nClipper: CPU time of the thread calling `apply`, per update: p50 {} (max {}); \
+             building the {n}-endpoint list before it: p50 {}.\n",
+            fmt_us(median(&cpu)),
+            fmt_us(cpu.iter().copied().fold(0.0, f64::max)),
+            fmt_us(median(&build)),
+        );
+    }
+
+    md += "\n### Serving during churn (medians over repetitions; a ratio is the median of the \
+           ratios within each repetition, with their range)\n\n";
+    let mut t = Table::new(&[
+        "proxy",
+        "keep-alive req/s, no churn",
+        "… churn",
+        "churn / no churn",
+        "new conn/s, no churn",
+        "… churn",
+        "churn / no churn",
+        "proxy CPU (cores), no churn",
+        "… churn",
+    ]);
+    for p in [Via::Clipper, Via::HaProxy, Via::Nginx] {
+        let (base, churn) = (c.runs.get(&(p, false)), c.runs.get(&(p, true)));
+        if base.is_none() && churn.is_none() {
+            continue;
+        }
+        let m = |runs: Option<&Vec<ChurnRun>>, f: &dyn Fn(&ChurnRun) -> f64| {
+            runs.map(|r| median(&r.iter().map(f).collect::<Vec<_>>()))
+        };
+        let cell = |x: Option<f64>, fmt: &dyn Fn(f64) -> String| x.map_or("—".into(), fmt);
+        let keep = (m(base, &|r| r.keep.rps), m(churn, &|r| r.keep.rps));
+        let close = (m(base, &|r| r.close.rps), m(churn, &|r| r.close.rps));
+        let cpu = (m(base, &|r| r.cpu_cores), m(churn, &|r| r.cpu_cores));
+        // Runs of one repetition are adjacent in time: their ratio is the least drift-prone.
+        let rel = |f: &dyn Fn(&ChurnRun) -> f64| match (base, churn) {
+            (Some(b), Some(ch)) if b.len() == ch.len() => {
+                let r: Vec<f64> = b
+                    .iter()
+                    .zip(ch)
+                    .map(|(b, ch)| f(ch) / f(b).max(1e-9))
+                    .collect();
+                format!(
+                    "{:.2}× ({:.2}–{:.2})",
+                    median(&r),
+                    r.iter().copied().fold(f64::INFINITY, f64::min),
+                    r.iter().copied().fold(0.0, f64::max)
+                )
+            }
+            _ => "—".into(),
+        };
+        t.row_text(
+            p.label(),
+            &[
+                cell(keep.0, &fmt_rate),
+                cell(keep.1, &fmt_rate),
+                rel(&|r| r.keep.rps),
+                cell(close.0, &fmt_rate),
+                cell(close.1, &fmt_rate),
+                rel(&|r| r.close.rps),
+                cell(cpu.0, &|x| format!("{x:.2}")),
+                cell(cpu.1, &|x| format!("{x:.2}")),
+            ],
+        );
+    }
+    md += &t.markdown();
+
+    md += "\n### Failed requests, and new connections to endpoints already taken out (sums over runs)\n\n";
+    let mut t = Table::new(&[
+        "proxy",
+        "failed requests, churn: socket errors / non-2xx",
+        "failed requests, no churn",
+        "new-connection requests checked",
+        "to an endpoint after the update taking it out",
+        "… more than 1 s after",
+        "settle p50",
+        "settle max",
+        "to an address never listed",
+    ]);
+    for p in [Via::Clipper, Via::HaProxy, Via::Nginx] {
+        let (base, churn) = (c.runs.get(&(p, false)), c.runs.get(&(p, true)));
+        let Some(runs) = churn else { continue };
+        let sum = |f: &dyn Fn(&ChurnRun) -> f64| runs.iter().map(f).sum::<f64>();
+        let settle: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| r.routing.settle_ms.iter().copied())
+            .collect();
+        let base_failed = base.map_or("—".into(), |b| {
+            format!(
+                "{:.0}",
+                b.iter()
+                    .map(|r| r.keep.errors + r.close.errors)
+                    .sum::<f64>()
+            )
+        });
+        t.row_text(
+            p.label(),
+            &[
+                format!(
+                    "{:.0} / {:.0}",
+                    sum(&|r| r.keep.socket_errors + r.close.socket_errors),
+                    sum(&|r| r.keep.status_errors + r.close.status_errors)
+                ),
+                base_failed,
+                format!("{:.0}", sum(&|r| r.routing.logged as f64)),
+                format!("{:.0}", sum(&|r| r.routing.after_update as f64)),
+                format!("{:.0}", sum(&|r| r.routing.stale as f64)),
+                format!("{:.0} ms", median(&settle)),
+                format!("{:.0} ms", settle.iter().copied().fold(0.0, f64::max)),
+                format!("{:.0}", sum(&|r| r.routing.unknown as f64)),
+            ],
+        );
+    }
+    md += &t.markdown();
+    if let Some(runs) = c.runs.get(&(Via::Nginx, true)) {
+        let procs: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.peak_workers.map(|p| p as f64))
+            .collect();
+        md += &format!(
+            "\nnginx: most worker processes at once during a churn run (median over runs; {} \
+             configured): {:.0} — a reloaded-away worker lives on until its connections close.\n",
+            ctx_workers(o),
+            median(&procs)
+        );
+    }
+
+    let starts: Vec<String> = [Via::Clipper, Via::HaProxy, Via::Nginx]
+        .iter()
+        .filter_map(|p| {
+            let runs: Vec<f64> = [true, false]
+                .iter()
+                .filter_map(|ch| c.runs.get(&(*p, *ch)))
+                .flatten()
+                .map(|r| r.start_s)
+                .collect();
+            (!runs.is_empty()).then(|| format!("{} {:.2} s", p.short(), median(&runs)))
+        })
+        .collect();
+    md += &format!(
+        "\nStarting with {n} endpoints, until the service is served (median; not part of any \
+         figure above): {}.\n",
+        starts.join(", ")
+    );
+    md += "\nWhat the figures mean, and what limits them:\n\n";
+    md += "- **Failed requests** are wrk's: socket errors (connect, read, write, timeout) and \
+           responses with a status ≥ 400, summed over both loads of every run. Every endpoint \
+           stays reachable (the backend answers at every address, removed ones included), so a \
+           request fails only through the proxy — a connection it dropped, reset or refused — \
+           not because a removed endpoint is gone. Whether taken-out endpoints still get new \
+           connections is what the next columns show.\n";
+    md += &format!(
+        "- **New connections to endpoints already taken out**: the backend logs each \
+         `Connection: close` request (`$msec $server_addr`: its end, to the millisecond, and the \
+         endpoint address it came in on). A request counts when it reached an endpoint after \
+         the update that made it terminating was in force (Clipper: `apply` returned; HAProxy: \
+         the last reply read; nginx: the new workers up). Requests whose backend was chosen \
+         just before are legitimate, so the count alone is no fault; **more than {:.0} s \
+         after** means the proxy balanced over an outdated list (target: 0). **Settle** is, \
+         per update, how long after it the last such request ended (0 when none did): an upper \
+         bound on how long old choices went on, including the requests' own duration and the \
+         backend clock's millisecond granularity — not a measurement of when each thread \
+         switched.\n",
+        STALE_AFTER_MS / 1e3
+    );
+    md += "- **Requests/s** are the medians of the runs' wrk results; keep-alive connections \
+           pick a backend once, at connect, so churn reaches them only through the proxy's \
+           CPU and locks, while every new connection is balanced over the current list. Clipper's \
+           and nginx's round robin walk the whole eligible list per new connection (O(n) \
+           with n endpoints); HAProxy's random draws two servers from a hash tree (O(log n)). \
+           The balancers differ (round robin vs power of two choices), so requests/s compare \
+           proxies, not algorithms. nginx after a reload: the keep-alive connections stay with \
+           the old worker while new connections go to the new one, so two processes share the \
+           proxy core and the keep-alive side no longer waits behind the new connections' peer \
+           selection in one event loop — its keep-alive req/s can rise with churn while its new \
+           connections/s fall; that is scheduling, not a gain from churn.\n";
+    md += "- **Proxy CPU** is utime + stime of the proxy's process (nginx: master and \
+           workers, old ones included) over the wrk run, per wall second: Clipper's includes \
+           `apply` and building the list on its control thread, HAProxy's the stats-socket \
+           commands, nginx's the configuration parsing of every reload. The bench's own work \
+           of producing HAProxy's commands and nginx's files runs on the load core and is not \
+           counted.\n";
+    md += "- **Update latency** of Clipper is measured in the proxy process by the thread \
+           calling `apply`, which shares the proxy core with the worker thread under load: it \
+           includes waiting for that core. HAProxy's includes a Unix-socket round trip per \
+           line, and HAProxy 2.6's CLI finds each server by walking the backend's server list \
+           (`get_backend_server` in src/proxy.c; by name or by `#id` alike), so a command costs \
+           time proportional to the slot's position among the servers. nginx's includes the \
+           master's parse of the whole file and the fork of the workers.\n";
+    md
+}
+
+// ---------------------------------------------------------------------------------------
 // Results.
 
 #[derive(Default)]
@@ -928,6 +2421,8 @@ struct Results {
     load_end: String,
     /// Whether the bench ran at `BENCH_NICE`.
     niced: bool,
+    /// The endpoint-churn section, if it ran.
+    churn: Option<ChurnResults>,
 }
 
 fn med(runs: &[Http], f: impl Fn(&Http) -> f64) -> f64 {
@@ -1184,6 +2679,11 @@ fn report(r: &Results, o: &Opts, versions: &str) -> String {
     }
     md += &t.markdown();
 
+    if let Some(c) = &r.churn {
+        md += "\n";
+        md += &churn_section(c, o);
+    }
+
     md += "\n## Targets of issue #6, as measured here\n\n";
     md += &targets(r);
     if !r.skipped.is_empty() {
@@ -1193,6 +2693,54 @@ fn report(r: &Results, o: &Opts, versions: &str) -> String {
         }
     }
     md
+}
+
+/// The report of `--only churn`: the churn section with the run's circumstances.
+fn churn_report(r: &Results, o: &Opts, versions: &str) -> String {
+    let mut md = String::new();
+    md += "# Service proxy benchmark: endpoint churn (Clipper vs HAProxy vs nginx stream)\n\n";
+    md += &format!(
+        "Generated by `cargo run --release -p clipper-perf --bin proxy-bench -- --only churn` \
+         (perf/src/bin/proxy-bench.rs; this run: `proxy-bench {}`). The full run (without \
+         `--only`) puts the same section into proxy.md.\n\n",
+        o.args
+    );
+    md += &format!("- Machine: {} (`nproc`: {})\n", o.machine, o.nproc);
+    md += &format!("- Peers: {versions}\n");
+    md += &format!(
+        "- 1-minute load average at start / end of the run: {} / {} (the machine is shared: \
+         other builds and benchmarks may run); bench and proxies at nice {}\n",
+        r.load_start,
+        r.load_end,
+        if r.niced { BENCH_NICE } else { 0 }
+    );
+    md += &format!(
+        "- Proxy cores {:?} (each proxy one worker per core: Clipper threads, HAProxy \
+         `nbthread`, nginx `worker_processes`); wrk, the nginx backend and the bench on cores \
+         {:?}. All traffic on 127.0.0.0/8.\n\n",
+        o.proxy_cpus, o.load_cpus
+    );
+    if let Some(c) = &r.churn {
+        md += &churn_section(c, o);
+        md += "\n## Target of issue #6\n\n";
+        md += &churn_target(c);
+    }
+    if !r.skipped.is_empty() {
+        md += "\n## Skipped\n\n";
+        for s in &r.skipped {
+            md += &format!("- {s}\n");
+        }
+    }
+    md
+}
+
+/// Online cores, as `nproc` prints them (the machine summary shows the ones this process may
+/// use).
+fn nproc() -> String {
+    Command::new("nproc")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// The issue's targets, each with the measured figure and met / not met.
@@ -1255,7 +2803,12 @@ fn targets(r: &Results) -> String {
             );
         }
     }
-    out += "- a 10,000-endpoint update applied in ≤ 5 ms with zero failed requests: not measured by this bench.\n";
+    match &r.churn {
+        Some(c) => out += &churn_target(c),
+        None => {
+            out += "- a 10,000-endpoint update applied in ≤ 5 ms with zero failed requests: not measured in this run (`--only churn` measures it).\n"
+        }
+    }
     if let Some(why) = r.unavailable.get(&Via::Ipvs) {
         out += &format!("- IPVS as the kernel reference: not measured — {why}.\n");
     }
@@ -1350,6 +2903,7 @@ fn main() {
     let result = match args.get(1).map(String::as_str) {
         Some("--serve-clipper") if args.len() == 4 => serve_clipper(&args[2], &args[3]),
         Some("--serve-relay") if args.len() == 4 => serve_relay(&args[2], &args[3]),
+        Some("--serve-clipper-churn") => serve_clipper_churn(&args[2..]),
         _ => bench(),
     };
     if let Err(e) = result {
@@ -1406,10 +2960,82 @@ fn bench() -> Result<()> {
         }
     }
     let http_ok = need(has_wrk, "wrk", &mut r) & need(has_nginx, "nginx", &mut r);
+    let tools = Tools {
+        http_ok,
+        has_nginx,
+        has_haproxy,
+        stream_module,
+    };
+    if !o.only_churn {
+        run_main(&o, dir.path(), &lua, nofile, &tools, &mut r)?;
+    }
+    if http_ok {
+        r.churn = Some(run_churn(&o, dir.path(), &lua, nofile)?);
+    } else {
+        r.skipped
+            .push("endpoint churn: needs wrk and nginx (the backend)".into());
+    }
+    r.load_end = loadavg();
 
+    let versions = [("haproxy", "-v"), ("nginx", "-v"), ("wrk", "-v")]
+        .iter()
+        .filter(|(t, _)| which(t).is_some())
+        .map(|(t, a)| version(t, a))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let md = if o.only_churn {
+        churn_report(&r, &o, &versions)
+    } else {
+        report(&r, &o, &versions)
+    };
+    println!("{md}");
+    if let Some(out) = &o.out {
+        std::fs::write(out, &md).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("proxy-bench: wrote {}", out.display());
+    }
+    if let Some(png) = &o.plot {
+        if r.keepalive.is_empty() {
+            eprintln!("proxy-bench: no keep-alive results, no plot");
+        } else {
+            plot(&r, png).with_context(|| format!("plotting {}", png.display()))?;
+            eprintln!("proxy-bench: wrote {}", png.display());
+        }
+    }
+    Ok(())
+}
+
+/// Which tools the run found.
+struct Tools {
+    http_ok: bool,
+    has_nginx: bool,
+    has_haproxy: bool,
+    stream_module: bool,
+}
+
+/// The main comparison: keep-alive, new connections, bulk and UDP through every path.
+fn run_main(
+    o: &Opts,
+    dir: &Path,
+    lua: &Path,
+    nofile: u64,
+    tools: &Tools,
+    r: &mut Results,
+) -> Result<()> {
+    let need = |ok: bool, what: &str, r: &mut Results| {
+        if !ok {
+            r.skipped.push(format!("{what} is not installed"));
+        }
+        ok
+    };
+    let Tools {
+        http_ok,
+        has_nginx,
+        has_haproxy,
+        stream_module,
+    } = *tools;
     // Backends.
     let (http, nginx_backend) = if http_ok {
-        let (a, p) = start_nginx_backend(dir.path(), &o.load_cpus, nofile)?;
+        let (a, p) = start_nginx_backend(dir, &o.load_cpus, nofile)?;
         (Some(a), Some(p))
     } else {
         (None, None)
@@ -1433,26 +3059,23 @@ fn bench() -> Result<()> {
         },
     );
     if clipper_dataplane::uring::io_uring_available() {
-        endpoints.insert(
-            Via::Clipper,
-            start_clipper(dir.path(), &backends, &o.proxy_cpus)?,
-        );
+        endpoints.insert(Via::Clipper, start_clipper(dir, &backends, &o.proxy_cpus)?);
     } else {
         r.unavailable.insert(
             Via::Clipper,
             "io_uring is not available on this host".into(),
         );
     }
-    if need(has_haproxy, "haproxy", &mut r) {
+    if need(has_haproxy, "haproxy", r) {
         endpoints.insert(
             Via::HaProxy,
-            start_haproxy(dir.path(), &backends, &o.proxy_cpus, nofile)?,
+            start_haproxy(dir, &backends, &o.proxy_cpus, nofile)?,
         );
     }
-    if need(has_nginx && stream_module, "nginx stream module", &mut r) {
+    if need(has_nginx && stream_module, "nginx stream module", r) {
         endpoints.insert(
             Via::Nginx,
-            start_nginx_stream(dir.path(), &backends, &o.proxy_cpus, nofile)?,
+            start_nginx_stream(dir, &backends, &o.proxy_cpus, nofile)?,
         );
     }
     if let Some(why) = ipvs_unavailable() {
@@ -1506,8 +3129,8 @@ fn bench() -> Result<()> {
                     c,
                     o.keepalive,
                     false,
-                    &lua,
-                    &o,
+                    lua,
+                    o,
                     e.proc.as_ref().map(Proc::pid),
                 )
                 .with_context(|| format!("keep-alive through {}", p.label()))?;
@@ -1529,8 +3152,8 @@ fn bench() -> Result<()> {
                 CLOSE_CONNECTIONS,
                 o.close,
                 true,
-                &lua,
-                &o,
+                lua,
+                o,
                 e.proc.as_ref().map(Proc::pid),
             )
             .with_context(|| format!("new connections through {}", p.label()))?;
@@ -1566,27 +3189,5 @@ fn bench() -> Result<()> {
         }
     }
     drop(endpoints);
-    r.load_end = loadavg();
-
-    let versions = [("haproxy", "-v"), ("nginx", "-v"), ("wrk", "-v")]
-        .iter()
-        .filter(|(t, _)| which(t).is_some())
-        .map(|(t, a)| version(t, a))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let md = report(&r, &o, &versions);
-    println!("{md}");
-    if let Some(out) = &o.out {
-        std::fs::write(out, &md).with_context(|| format!("writing {}", out.display()))?;
-        eprintln!("proxy-bench: wrote {}", out.display());
-    }
-    if let Some(png) = &o.plot {
-        if r.keepalive.is_empty() {
-            eprintln!("proxy-bench: no keep-alive results, no plot");
-        } else {
-            plot(&r, png).with_context(|| format!("plotting {}", png.display()))?;
-            eprintln!("proxy-bench: wrote {}", png.display());
-        }
-    }
     Ok(())
 }
