@@ -18,3 +18,4 @@ cargo run --locked -p clipper-perf --bin proto-bench -- --quick
 cargo run --locked -p clipper-perf --bin scheduler-core-bench -- --quick
 cargo run --locked -p clipper-perf --bin proxy-bench -- --quick
 cargo run --locked -p clipper-perf --bin apiserver-bench -- --quick
+cargo run --locked -p clipper-perf --bin scheduler-bench -- --quick
