@@ -296,7 +296,8 @@ impl Cache {
         };
         self.state.image_delta(&removed.node, -1);
         if !removed.pods.is_empty() {
-            self.orphans.insert(name.to_string(), removed.pods.to_vec());
+            self.orphans
+                .insert(name.to_string(), removed.pods.iter().cloned().collect());
         }
         self.state.generation += 1;
         self.publish();

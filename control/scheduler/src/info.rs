@@ -618,7 +618,10 @@ impl NodeHot {
 pub struct NodeInfo {
     pub hot: NodeHot,
     pub node: Arc<NodeStatic>,
-    pub pods: Vec<Arc<PodInfo>>,
+    /// Persistent, so that cloning a node's info to change it (every assume, on the
+    /// single writer) costs O(1), not O(pods on the node): a node with 30,000 pods
+    /// (SchedulingDaemonset) would otherwise make each placement copy them all.
+    pub pods: imbl::Vector<Arc<PodInfo>>,
     pub requested: Resource,
     pub non_zero_cpu: i64,
     pub non_zero_mem: i64,
@@ -636,7 +639,7 @@ impl NodeInfo {
         NodeInfo {
             hot: NodeHot::of(&node),
             node,
-            pods: Vec::new(),
+            pods: imbl::Vector::new(),
             requested: Resource::default(),
             non_zero_cpu: 0,
             non_zero_mem: 0,
@@ -684,7 +687,7 @@ impl NodeInfo {
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity += 1;
         }
-        self.pods.push(pod);
+        self.pods.push_back(pod);
         self.refresh_hot();
         self.generation += 1;
     }
@@ -695,7 +698,7 @@ impl NodeInfo {
             .pods
             .iter()
             .position(|p| p.namespace == namespace && p.name == name)?;
-        let pod = self.pods.swap_remove(i);
+        let pod = self.pods.remove(i);
         self.requested.sub(&pod.requests);
         self.non_zero_cpu -= pod.non_zero_cpu;
         self.non_zero_mem -= pod.non_zero_mem;

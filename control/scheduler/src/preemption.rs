@@ -230,7 +230,7 @@ pub fn plan(
     }
     let mut cycle = Cycle::new(&sched.profile, pod, snap);
     if !nominated.is_empty() {
-        cycle.nominated = nominated.for_cycle(snap, pod);
+        cycle.nominated = Arc::new(nominated.for_cycle(snap, pod));
     }
     let want = (n * MIN_CANDIDATE_NODES_PERCENTAGE / 100)
         .max(MIN_CANDIDATE_NODES_ABSOLUTE)

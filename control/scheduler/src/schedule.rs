@@ -234,7 +234,8 @@ pub struct Cycle<'a> {
     /// rows, and only nodes that fail there run the filters (for the exact reasons).
     pub plain: bool,
     /// Nominated pods to count on their nodes, by snapshot index (usually empty).
-    pub nominated: HashMap<usize, Vec<Arc<PodInfo>>>,
+    /// Shared: preemption clones the cycle once per candidate node.
+    pub nominated: Arc<HashMap<usize, Vec<Arc<PodInfo>>>>,
     /// VolumeBinding's PreFilter state (pods with claims only).
     pub volumes: Option<crate::volumes::VolumeState>,
     /// A PreFilter that rejected the pod outright: the message, no node is filtered.
@@ -277,7 +278,7 @@ impl<'a> Cycle<'a> {
             affinity,
             spread,
             plain,
-            nominated: HashMap::new(),
+            nominated: Arc::default(),
             volumes,
             prefilter_error,
         }
@@ -317,7 +318,7 @@ impl<'a> Cycle<'a> {
             affinity: self.affinity.clone(),
             spread: self.spread.clone(),
             plain: self.plain,
-            nominated: HashMap::new(),
+            nominated: Arc::default(),
             volumes: self.volumes.clone(),
             prefilter_error: None,
         };
@@ -444,7 +445,7 @@ impl Scheduler {
         {
             let mut cycle = Cycle::new(&self.profile, pod, snap);
             if !nominated.is_empty() {
-                cycle.nominated = nominated.for_cycle(snap, pod);
+                cycle.nominated = Arc::new(nominated.for_cycle(snap, pod));
             }
             if cycle.filter_at(&self.profile, i, snap.row(i)).is_ok() {
                 return Ok(ScheduleResult {
@@ -476,7 +477,7 @@ impl Scheduler {
             })));
         }
         if !nominated.is_empty() {
-            cycle.nominated = nominated.for_cycle(snap, pod);
+            cycle.nominated = Arc::new(nominated.for_cycle(snap, pod));
         }
         let candidates = pinned.as_ref().map_or(n, Vec::len);
         let to_find =

@@ -9,8 +9,11 @@
 //!
 //! A pod that fits nowhere is planned for preemption (DefaultPreemption): the preemptor
 //! is nominated to the chosen node (`status.nominatedNodeName`), each victim gets the
-//! `DisruptionTarget` condition, an event, and is deleted; until the preemptor binds,
-//! lower-priority pods are filtered as if it already ran there. `FailedScheduling`,
+//! `DisruptionTarget` condition, an event, and is deleted — those writes run in a task
+//! off the loop (kube-scheduler's asynchronous preemption), and the preemptor is not
+//! retried until they are done; until the preemptor binds, lower-priority pods are
+//! filtered as if it already ran there. `FailedScheduling` events are written off the
+//! loop too. `FailedScheduling`,
 //! `Scheduled` and `Preempted` events are worded as kube-scheduler words them.
 //!
 //! Unschedulable pods wait for a cluster event that could make them fit (a node added
@@ -19,7 +22,7 @@
 
 pub mod queue;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,8 +40,9 @@ use tokio::sync::{mpsc, watch};
 
 use queue::{Backoff, Hint, Key, Queue};
 
-/// Binds in flight at most; the loop stops deciding while this many are outstanding.
-pub const MAX_INFLIGHT_BINDS: usize = 512;
+/// API writes in flight at most (binds, preemptions, events); the loop stops deciding
+/// while this many are outstanding.
+pub const MAX_INFLIGHT_WRITES: usize = 512;
 
 /// What the loop did, for tests and metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -110,10 +114,21 @@ fn pdb_of(p: &PodDisruptionBudget) -> Option<Pdb> {
     })
 }
 
-/// The outcome of a bind task.
-struct BindDone {
-    key: Key,
-    result: Result<(), ClientError>,
+/// The outcome of a write task spawned by the loop.
+enum Done {
+    Bind {
+        key: Key,
+        result: Result<(), ClientError>,
+    },
+    /// A preemption carried out: whether the nomination was written, victims deleted.
+    Preempt {
+        key: Key,
+        node: String,
+        nominated: bool,
+        victims: u64,
+    },
+    /// An event recorded (or not: events are best effort).
+    Event,
 }
 
 pub struct SchedulerLoop {
@@ -134,8 +149,12 @@ pub struct SchedulerLoop {
     /// Unbound pods of ours, by key (the latest version seen).
     pending: HashMap<Key, Arc<Pod>>,
     nominated: Nominated,
-    bind_tx: mpsc::UnboundedSender<BindDone>,
-    bind_rx: mpsc::UnboundedReceiver<BindDone>,
+    /// Pods whose preemption's API writes are still under way: not retried until done
+    /// (kube-scheduler's asynchronous preemption).
+    preempting: HashSet<Key>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+    /// Write tasks running, at most [`MAX_INFLIGHT_WRITES`].
     inflight: usize,
     pub stats: Stats,
 }
@@ -148,7 +167,7 @@ impl SchedulerLoop {
             resource: resource.into(),
             ..Default::default()
         };
-        let (bind_tx, bind_rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
         let backoff = Backoff {
             initial: Duration::from_secs(config.pod_initial_backoff_seconds),
             max: Duration::from_secs(config.pod_max_backoff_seconds),
@@ -172,8 +191,9 @@ impl SchedulerLoop {
             queue: Queue::new(backoff),
             pending: HashMap::new(),
             nominated: Nominated::default(),
-            bind_tx,
-            bind_rx,
+            preempting: HashSet::new(),
+            done_tx,
+            done_rx,
             inflight: 0,
             stats: Stats::default(),
         }
@@ -195,7 +215,7 @@ impl SchedulerLoop {
             let now = Instant::now();
             self.queue.flush_unschedulable(now);
             let work =
-                self.synced() && self.inflight < MAX_INFLIGHT_BINDS && self.queue.has_ready(now);
+                self.synced() && self.inflight < MAX_INFLIGHT_WRITES && self.queue.has_ready(now);
             let deadline = self.queue.next_deadline();
             let timer = async {
                 match deadline {
@@ -206,9 +226,9 @@ impl SchedulerLoop {
             tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(self.stats),
-                done = self.bind_rx.recv() => {
+                done = self.done_rx.recv() => {
                     if let Some(done) = done {
-                        self.bind_done(done);
+                        self.write_done(done);
                     }
                 }
                 changes = self.nodes.next() => {
@@ -240,7 +260,7 @@ impl SchedulerLoop {
                     self.on_classes(changes);
                 }
                 _ = std::future::ready(()), if work => {
-                    self.schedule_one().await;
+                    self.schedule_one();
                 }
                 _ = timer => {}
             }
@@ -417,10 +437,30 @@ impl SchedulerLoop {
         }
     }
 
-    fn bind_done(&mut self, done: BindDone) {
+    fn write_done(&mut self, done: Done) {
         self.inflight -= 1;
-        let k = done.key;
-        match done.result {
+        let (k, result) = match done {
+            Done::Bind { key, result } => (key, result),
+            Done::Preempt {
+                key,
+                node,
+                nominated,
+                victims,
+            } => {
+                self.preempting.remove(&key);
+                self.stats.victims += victims;
+                if nominated {
+                    self.stats.preemptions += 1;
+                } else if self.nominated.node_of(&key.0, &key.1) == Some(node.as_str()) {
+                    self.nominated.remove(&key.0, &key.1);
+                }
+                // Its victims' deletions may have been seen while it was held back.
+                self.queue.wake(&key, Instant::now());
+                return;
+            }
+            Done::Event => return,
+        };
+        match result {
             Ok(()) => {
                 self.stats.bound += 1;
                 self.pending.remove(&k);
@@ -442,7 +482,7 @@ impl SchedulerLoop {
         }
     }
 
-    async fn schedule_one(&mut self) {
+    fn schedule_one(&mut self) {
         let Some(k) = self.queue.pop(Instant::now()) else {
             return;
         };
@@ -450,6 +490,11 @@ impl SchedulerLoop {
             self.queue.remove(&k);
             return;
         };
+        if self.preempting.contains(&k) {
+            // Its preemption is still being carried out; `write_done` wakes it.
+            self.queue.failed(k, Instant::now(), true, false);
+            return;
+        }
         let Some(sched) = self.profiles.get_mut(scheduler_name(&pod)) else {
             self.queue.remove(&k);
             return;
@@ -464,10 +509,8 @@ impl SchedulerLoop {
                     self.queue.failed(k, Instant::now(), false, false);
                     return;
                 }
-                self.inflight += 1;
                 let api = self.api.clone();
-                let tx = self.bind_tx.clone();
-                tokio::spawn(async move {
+                self.spawn_write(async move {
                     let node = result.node;
                     let result = bind(&api, &pod, &node).await;
                     if result.is_ok() {
@@ -475,7 +518,7 @@ impl SchedulerLoop {
                         let message = format!("Successfully assigned {ns}/{name} to {node}");
                         event(&api, &component, &pod, "Normal", "Scheduled", &message).await;
                     }
-                    let _ = tx.send(BindDone { key: k, result });
+                    Done::Bind { key: k, result }
                 });
                 return;
             }
@@ -517,93 +560,134 @@ impl SchedulerLoop {
             }
         };
         if let Some(plan) = plan {
-            self.preempt(&pod, &info, plan, &component).await;
+            self.preempt(&pod, &info, plan, &component);
         }
         let wakes = !info.required_affinity.is_empty() || !info.spread.is_empty();
         self.queue.failed(k, Instant::now(), true, wakes);
-        event(
-            &self.api,
-            &component,
-            &pod,
-            "Warning",
-            "FailedScheduling",
-            &message,
-        )
-        .await;
+        let api = self.api.clone();
+        self.spawn_write(async move {
+            event(
+                &api,
+                &component,
+                &pod,
+                "Warning",
+                "FailedScheduling",
+                &message,
+            )
+            .await;
+            Done::Event
+        });
     }
 
-    /// Carries out a preemption plan: nominate, mark and delete the victims.
-    async fn preempt(
-        &mut self,
-        pod: &Pod,
-        info: &PodInfo,
-        plan: preemption::Plan,
-        component: &str,
-    ) {
-        let (ns, name) = key_of(pod);
-        let nominate = json!({"status": {"nominatedNodeName": plan.node}});
-        if let Err(e) = self
-            .api
+    /// Runs an API write off the loop; its outcome comes back through `done_rx`.
+    fn spawn_write(&mut self, task: impl std::future::Future<Output = Done> + Send + 'static) {
+        self.inflight += 1;
+        let tx = self.done_tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(task.await);
+        });
+    }
+
+    /// Carries out a preemption plan off the loop, as kube-scheduler's asynchronous
+    /// preemption does: the nomination counts at once (lower-priority pods are kept off
+    /// the node from the next cycle on), while a task writes it and marks and deletes the
+    /// victims. The preemptor is not retried until that task is done.
+    fn preempt(&mut self, pod: &Arc<Pod>, info: &PodInfo, plan: preemption::Plan, component: &str) {
+        let key = key_of(pod);
+        self.nominated.add(Arc::new(info.clone()), &plan.node);
+        self.preempting.insert(key.clone());
+        let victims: Vec<(String, String, Option<Arc<Pod>>)> = plan
+            .victims
+            .iter()
+            .map(|v| {
+                let cached = self.pods.cache().get(&v.namespace, &v.name);
+                (v.namespace.clone(), v.name.clone(), cached)
+            })
+            .collect();
+        let api = self.api.clone();
+        let pod = pod.clone();
+        let component = component.to_string();
+        let node = plan.node;
+        self.spawn_write(async move {
+            let (nominated, deleted) = carry_out(&api, &pod, &node, &victims, &component).await;
+            Done::Preempt {
+                key,
+                node,
+                nominated,
+                victims: deleted,
+            }
+        });
+    }
+}
+
+/// A preemption's writes: nominate the preemptor, then per victim the
+/// `DisruptionTarget` condition, the delete and a `Preempted` event. Returns whether the
+/// nomination was written and how many victims were deleted.
+async fn carry_out(
+    api: &QuicClient,
+    pod: &Pod,
+    node: &str,
+    victims: &[(String, String, Option<Arc<Pod>>)],
+    component: &str,
+) -> (bool, u64) {
+    let (ns, name) = key_of(pod);
+    let nominate = json!({"status": {"nominatedNodeName": node}});
+    if let Err(e) = api
+        .json(
+            "PATCH",
+            &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
+            Some("application/merge-patch+json"),
+            Some(&nominate),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, pod = %format!("{ns}/{name}"), "cannot set nominatedNodeName");
+        return (false, 0);
+    }
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let mut deleted = 0;
+    for (vns, vname, cached) in victims {
+        let path = format!("/api/v1/namespaces/{vns}/pods/{vname}");
+        let condition = json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": format!("{component}: preempting to accommodate a higher priority pod"),
+            "lastTransitionTime": now_rfc3339(),
+        }]}});
+        if let Err(e) = api
             .json(
                 "PATCH",
-                &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
-                Some("application/merge-patch+json"),
-                Some(&nominate),
+                &format!("{path}/status"),
+                Some("application/strategic-merge-patch+json"),
+                Some(&condition),
             )
             .await
         {
-            tracing::warn!(error = %e, pod = %info.key(), "cannot set nominatedNodeName");
-            return;
+            tracing::debug!(error = %e, victim = %format!("{vns}/{vname}"), "DisruptionTarget condition");
         }
-        self.nominated.add(Arc::new(info.clone()), &plan.node);
-        self.stats.preemptions += 1;
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        for v in &plan.victims {
-            let path = format!("/api/v1/namespaces/{}/pods/{}", v.namespace, v.name);
-            let condition = json!({"status": {"conditions": [{
-                "type": "DisruptionTarget",
-                "status": "True",
-                "reason": "PreemptionByScheduler",
-                "message": format!("{component}: preempting to accommodate a higher priority pod"),
-                "lastTransitionTime": now_rfc3339(),
-            }]}});
-            if let Err(e) = self
-                .api
-                .json(
-                    "PATCH",
-                    &format!("{path}/status"),
-                    Some("application/strategic-merge-patch+json"),
-                    Some(&condition),
-                )
-                .await
-            {
-                tracing::debug!(error = %e, victim = %v.key(), "DisruptionTarget condition");
-            }
-            let victim = self
-                .pods
-                .cache()
-                .get(&v.namespace, &v.name)
-                .map(|p| (*p).clone());
-            match self.api.json("DELETE", &path, None, None).await {
-                Ok(_) => {
-                    self.stats.victims += 1;
-                    if let Some(victim) = victim {
-                        event(
-                            &self.api,
-                            component,
-                            &victim,
-                            "Normal",
-                            "Preempted",
-                            &format!("Preempted by pod {uid} on node {}", plan.node),
-                        )
-                        .await;
-                    }
+        match api.json("DELETE", &path, None, None).await {
+            Ok(_) => {
+                deleted += 1;
+                if let Some(victim) = cached {
+                    event(
+                        api,
+                        component,
+                        victim,
+                        "Normal",
+                        "Preempted",
+                        &format!("Preempted by pod {uid} on node {node}"),
+                    )
+                    .await;
                 }
-                Err(ClientError::Status(s)) if s.code == 404 => {}
-                Err(e) => tracing::warn!(error = %e, victim = %v.key(), "cannot delete victim"),
+            }
+            Err(ClientError::Status(s)) if s.code == 404 => {}
+            Err(e) => {
+                tracing::warn!(error = %e, victim = %format!("{vns}/{vname}"), "cannot delete victim")
             }
         }
     }
+    (true, deleted)
 }
 
 async fn bind(api: &QuicClient, pod: &Pod, node: &str) -> Result<(), ClientError> {

@@ -238,6 +238,13 @@ impl Queue {
         }
     }
 
+    /// Moves one unschedulable pod out (to backoff or active), if it is unschedulable.
+    pub fn wake(&mut self, key: &Key, now: Instant) {
+        if self.unsched.contains(key) {
+            self.move_out(key, now);
+        }
+    }
+
     /// A cluster event that may make unschedulable pods fit: moves those `hint` accepts.
     /// Returns how many moved.
     pub fn on_event(&mut self, now: Instant, hint: Hint) -> usize {
@@ -337,6 +344,29 @@ mod tests {
         q.add(k("z"), 0, t);
         q.add(k("z"), 0, t);
         assert_eq!(drain(&mut q, t), ["z"]);
+    }
+
+    #[test]
+    fn wake_moves_only_an_unschedulable_pod() {
+        let t = Instant::now();
+        let mut q = Queue::new(Backoff::default());
+        q.add(k("held"), 0, t);
+        q.add(k("other"), 0, t);
+        assert_eq!(drain(&mut q, t).len(), 2);
+        q.failed(k("held"), t, true, false);
+        q.failed(k("other"), t, true, false);
+        // Woken within its backoff, it waits out the rest of it, then runs; the other
+        // unschedulable pod stays where it is.
+        q.wake(&k("held"), t + Duration::from_millis(100));
+        assert_eq!(q.unschedulable_len(), 1);
+        assert_eq!(q.pop(t + Duration::from_millis(100)), None);
+        assert_eq!(q.pop(t + Duration::from_secs(1)), Some(k("held")));
+        // Waking a pod that is not unschedulable (active, or unknown) changes nothing.
+        q.add(k("new"), 0, t);
+        q.wake(&k("new"), t);
+        q.wake(&k("unknown"), t);
+        assert_eq!(drain(&mut q, t + Duration::from_secs(1)), ["new"]);
+        assert_eq!(q.unschedulable_len(), 1);
     }
 
     #[test]
