@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod cli;
 mod up_config;
 
 /// How often `clipper proxy` checks that its threads still run: how late it notices a failure.
@@ -94,6 +95,10 @@ enum ProxyAction {
 enum Command {
     /// Run a one-host cluster: every component that exists, in one process.
     Up(Box<UpArgs>),
+    /// kubectl's verbs (get, apply, create, delete, patch, label, annotate, scale, cordon,
+    /// uncordon, api-resources, events, describe): src/cli/.
+    #[command(flatten)]
+    Kubectl(cli::Verb),
     /// Run one of the benchmarks of perf/ (they are separate binaries installed next to
     /// `clipper`; `cargo build --release -p clipper-perf` builds them). Without a name,
     /// lists them.
@@ -135,6 +140,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Kubectl(verb) = cli.command {
+        return cli::run(verb);
+    }
     if let Command::Proxy {
         action: None,
         config,
@@ -225,7 +233,7 @@ fn main() -> ExitCode {
                 action: Some(ProxyAction::Stats { url }),
                 ..
             } => proxy_stats(&url).await,
-            Command::Proxy { .. } | Command::Bench { .. } => {
+            Command::Proxy { .. } | Command::Bench { .. } | Command::Kubectl(_) => {
                 unreachable!("handled before the runtime starts")
             }
         }

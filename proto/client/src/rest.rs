@@ -24,10 +24,65 @@ pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 pub const JSON: &str = "application/json";
 pub const MERGE_PATCH: &str = "application/merge-patch+json";
 pub const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
+pub const JSON_PATCH: &str = "application/json-patch+json";
+pub const APPLY_PATCH: &str = "application/apply-patch+yaml";
+/// kubectl's `Accept` for `get`: a Table, else the object.
+pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+
+pub use bytes::Bytes as Body;
+pub use http::Method;
+
+/// The JSON values of a streamed response body (a watch's events), one at a time,
+/// whether or not they are separated by newlines.
+pub struct JsonStream {
+    body: Option<hyper::body::Incoming>,
+    buf: Vec<u8>,
+}
+
+impl JsonStream {
+    /// The next value; `None` when the server ends the response.
+    pub async fn next(&mut self) -> Result<Option<Value>, ClientError> {
+        use hyper::body::Body as _;
+        loop {
+            let mut values = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
+            match values.next() {
+                Some(Ok(v)) => {
+                    let used = values.byte_offset();
+                    self.buf.drain(..used);
+                    return Ok(Some(v));
+                }
+                Some(Err(e)) if !e.is_eof() => {
+                    return Err(ClientError::Protocol(format!("watch stream: {e}")));
+                }
+                _ => {}
+            }
+            let Some(body) = self.body.as_mut() else {
+                return Ok(None);
+            };
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await {
+                None => {
+                    self.body = None;
+                    if self.buf.iter().all(u8::is_ascii_whitespace) {
+                        return Ok(None);
+                    }
+                }
+                Some(Err(e)) => return Err(ClientError::Protocol(format!("watch stream: {e}"))),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if self.buf.len() + data.len() > MAX_RESPONSE {
+                            return Err(ClientError::Protocol("watch event too large".into()));
+                        }
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// A REST client for one API server.
 /// A response as a JSON object on success, or the server's Status.
-pub(crate) fn json_result(code: u16, body: &[u8]) -> Result<Value, ClientError> {
+pub fn json_result(code: u16, body: &[u8]) -> Result<Value, ClientError> {
     if !(200..300).contains(&code) {
         let status: StatusSummary = serde_json::from_slice(body).unwrap_or(StatusSummary {
             code,
@@ -104,26 +159,21 @@ impl RestClient {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<(u16, Bytes), ClientError> {
-        let uri = format!("https://{}{path}", self.creds.addr);
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(http::header::ACCEPT, JSON)
-            .header(http::header::USER_AGENT, &self.user_agent);
-        if let Some(ct) = content_type {
-            req = req.header(http::header::CONTENT_TYPE, ct);
-        }
-        if let Some(token) = self
-            .creds
-            .token
-            .as_ref()
-            .filter(|_| self.creds.identity.is_none())
-        {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.raw_accept(method, path, JSON, content_type, body)
+            .await
+    }
+
+    /// [`RestClient::raw`] with another `Accept` (e.g. kubectl's Table negotiation,
+    /// `application/json;as=Table;v=v1;g=meta.k8s.io`).
+    pub async fn raw_accept(
+        &self,
+        method: http::Method,
+        path: &str,
+        accept: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), ClientError> {
+        let req = self.request(method, path, accept, content_type, body)?;
         let run = async {
             let mut sender = self.sender().await?;
             let resp = sender
@@ -141,6 +191,68 @@ impl RestClient {
         tokio::time::timeout(REQUEST_TIMEOUT, run)
             .await
             .map_err(|_| ClientError::Protocol("the request timed out".into()))?
+    }
+
+    /// A GET whose response body is read as it arrives (a watch: `?watch=1`), without
+    /// [`REQUEST_TIMEOUT`]. A status other than 2xx is the server's Status as an error.
+    pub async fn stream(&self, path: &str, accept: &str) -> Result<JsonStream, ClientError> {
+        let req = self.request(http::Method::GET, path, accept, None, Bytes::new())?;
+        let connect = async {
+            let mut sender = self.sender().await?;
+            sender
+                .send_request(req)
+                .await
+                .map_err(|e| ClientError::Protocol(format!("request: {e}")))
+        };
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, connect)
+            .await
+            .map_err(|_| ClientError::Protocol("the request timed out".into()))??;
+        let code = resp.status().as_u16();
+        let body = resp.into_body();
+        if !(200..300).contains(&code) {
+            let bytes = http_body_util::Limited::new(body, MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|e| ClientError::Protocol(format!("response body: {e}")))?
+                .to_bytes();
+            return json_result(code, &bytes).map(|_| JsonStream {
+                body: None,
+                buf: Vec::new(),
+            });
+        }
+        Ok(JsonStream {
+            body: Some(body),
+            buf: Vec::new(),
+        })
+    }
+
+    fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        accept: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<http::Request<Full<Bytes>>, ClientError> {
+        let uri = format!("https://{}{path}", self.creds.addr);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::ACCEPT, accept)
+            .header(http::header::USER_AGENT, &self.user_agent);
+        if let Some(ct) = content_type {
+            req = req.header(http::header::CONTENT_TYPE, ct);
+        }
+        if let Some(token) = self
+            .creds
+            .token
+            .as_ref()
+            .filter(|_| self.creds.identity.is_none())
+        {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        req.body(Full::new(body))
+            .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     /// A request whose success is a JSON object; a failure is the server's Status.

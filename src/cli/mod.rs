@@ -1,0 +1,414 @@
+//! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
+//! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events` and
+//! `describe`, with kubectl's meaning, flags, output and exit codes, over the REST client
+//! of `proto/client`.
+//!
+//! - `mod.rs` — the subcommands, the kubeconfig and namespace, errors and exit codes;
+//! - `discovery.rs` — resource types from discovery (plural, singular, short names, kind,
+//!   `resource.group`) and object references (`TYPE/NAME`, manifests);
+//! - `output.rs` — tables as kubectl aligns them, `-o json|yaml|name|jsonpath=`, ages;
+//! - `jsonpath.rs` — kubectl's JSONPath templates (`{range}`/`{end}`, literals) over the
+//!   API server's path evaluator;
+//! - `get.rs`, `apply.rs` (apply, create), `delete.rs`, `modify.rs` (patch, label,
+//!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events) and
+//!   `describe.rs` — one verb group each.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use clipper_client::rest::{self, Method};
+use clipper_client::{ClientError, Credentials, RestClient, StatusSummary};
+use serde_json::Value;
+
+mod apply;
+mod delete;
+mod describe;
+mod discovery;
+mod get;
+mod info;
+mod jsonpath;
+mod modify;
+mod output;
+
+pub use discovery::Discovery;
+
+/// The kubectl verbs, as `clipper` subcommands.
+#[derive(Subcommand)]
+pub enum Verb {
+    /// Display one or many resources (kubectl get).
+    Get(get::GetArgs),
+    /// Apply a configuration to resources by file or stdin (kubectl apply).
+    Apply(apply::ApplyArgs),
+    /// Create resources from files or stdin (kubectl create -f).
+    Create(apply::CreateArgs),
+    /// Delete resources by file, type and names, or label selector (kubectl delete).
+    Delete(delete::DeleteArgs),
+    /// Update fields of a resource with a strategic merge, JSON merge or JSON patch.
+    Patch(modify::PatchArgs),
+    /// Update the labels on resources (KEY=VALUE to set, KEY- to remove).
+    Label(modify::MetaArgs),
+    /// Update the annotations on resources (KEY=VALUE to set, KEY- to remove).
+    Annotate(modify::MetaArgs),
+    /// Set a new size for a deployment, replica set, stateful set... (scale subresource).
+    Scale(modify::ScaleArgs),
+    /// Mark nodes as unschedulable.
+    Cordon(modify::NodeArgs),
+    /// Mark nodes as schedulable.
+    Uncordon(modify::NodeArgs),
+    /// Print the supported API resources on the server.
+    ApiResources(info::ApiResourcesArgs),
+    /// List events (kubectl events).
+    Events(info::EventsArgs),
+    /// Show details of pods and nodes, with their events (kubectl describe).
+    Describe(describe::DescribeArgs),
+}
+
+/// Flags every verb takes.
+#[derive(clap::Args, Clone, Default)]
+pub struct Global {
+    /// Path to the kubeconfig file [default: $KUBECONFIG, else ~/.kube/config, else
+    /// the admin kubeconfig `clipper up` writes].
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespace [default: the current context's, else `default`].
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+/// Runs a verb to completion; exit code 1 on any failure, as kubectl.
+pub fn run(verb: Verb) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match verb {
+            Verb::Get(a) => get::run(a).await,
+            Verb::Apply(a) => apply::apply(a).await,
+            Verb::Create(a) => apply::create(a).await,
+            Verb::Delete(a) => delete::run(a).await,
+            Verb::Patch(a) => modify::patch(a).await,
+            Verb::Label(a) => modify::meta(a, modify::MetaField::Labels).await,
+            Verb::Annotate(a) => modify::meta(a, modify::MetaField::Annotations).await,
+            Verb::Scale(a) => modify::scale(a).await,
+            Verb::Cordon(a) => modify::cordon(a, true).await,
+            Verb::Uncordon(a) => modify::cordon(a, false).await,
+            Verb::ApiResources(a) => info::api_resources(a).await,
+            Verb::Events(a) => info::events(a).await,
+            Verb::Describe(a) => describe::run(a).await,
+        }
+    });
+    // Watches and connections end with the runtime; nothing waits on them.
+    runtime.shutdown_background();
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        // Each failure was printed where it happened.
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// How a verb that reports per-object failures as it goes ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failed,
+}
+
+impl Outcome {
+    pub fn from_ok(ok: bool) -> Outcome {
+        if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failed
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, anyhow::Error>;
+
+/// An error the server answered: printed as kubectl prints a Status,
+/// `Error from server (Reason): message`.
+#[derive(Debug)]
+pub struct ServerError {
+    pub status: StatusSummary,
+    /// kubectl's `error when creating "FILE": ` and the like.
+    pub context: Option<String>,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.status;
+        let message = match &self.context {
+            Some(c) => format!("{c}: {}", s.message),
+            None => s.message.clone(),
+        };
+        if s.reason.is_empty() || s.reason == "Unknown" {
+            write!(f, "Error from server: {message}")
+        } else {
+            write!(f, "Error from server ({}): {message}", s.reason)
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl ServerError {
+    pub fn code(&self) -> u16 {
+        self.status.code
+    }
+}
+
+/// A client error as the CLI reports it: Statuses become [`ServerError`]s.
+pub fn client_error(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Status(status) => ServerError {
+            status,
+            context: None,
+        }
+        .into(),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Whether `e` is the server's 404.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ServerError>()
+        .is_some_and(|s| s.code() == 404)
+}
+
+/// Prints an error as kubectl does: the server's Status as it is, anything else as
+/// `error: ...`, on one line.
+pub fn print_error(e: &anyhow::Error) {
+    let text = match e.downcast_ref::<ServerError>() {
+        Some(s) => s.to_string(),
+        None => format!("error: {e:#}"),
+    };
+    eprintln!("{}", text.trim_end());
+}
+
+/// A connection to the API server and the namespace verbs default to.
+pub struct Session {
+    pub client: Arc<RestClient>,
+    /// `-n`, else the context's namespace, else `default`.
+    pub namespace: String,
+    /// Whether `-n` was given (apply refuses manifests of another namespace then).
+    pub namespace_explicit: bool,
+    discovery: tokio::sync::OnceCell<Discovery>,
+}
+
+impl Session {
+    pub fn new(global: &Global) -> Result<Session> {
+        let path = kubeconfig_path(global.kubeconfig.as_deref())?;
+        let creds = Credentials::from_kubeconfig(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let client = RestClient::new(creds, "clipper").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (namespace, namespace_explicit) = match &global.namespace {
+            Some(ns) => (ns.clone(), true),
+            None => (
+                context_namespace(&path).unwrap_or_else(|| "default".into()),
+                false,
+            ),
+        };
+        Ok(Session {
+            client,
+            namespace,
+            namespace_explicit,
+            discovery: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    pub async fn discovery(&self) -> Result<&Discovery> {
+        self.discovery
+            .get_or_try_init(|| Discovery::load(&self.client))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        self.client.get(path).await.map_err(client_error)
+    }
+
+    /// A request with a JSON body; the server's Status on failure.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        self.client
+            .json(method, path, Some(content_type), Some(body))
+            .await
+            .map_err(client_error)
+    }
+
+    /// A GET negotiating a Table (kubectl get's `Accept`).
+    pub async fn get_table(&self, path: &str) -> Result<Value> {
+        let (code, body) = self
+            .client
+            .raw_accept(Method::GET, path, rest::TABLE, None, rest::Body::new())
+            .await
+            .map_err(client_error)?;
+        rest::json_result(code, &body).map_err(client_error)
+    }
+}
+
+/// The kubeconfig: `--kubeconfig`, else the first existing file of $KUBECONFIG, else
+/// ~/.kube/config, else the admin kubeconfig of `clipper up` (`$CLIPPER_DATA_DIR` or
+/// /var/lib/clipper, `admin.kubeconfig`).
+pub fn kubeconfig_path(flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty())
+        && let Some(p) = std::env::split_paths(&list).find(|p| p.is_file())
+    {
+        return Ok(p);
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = Path::new(&home).join(".kube/config");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let data_dir = std::env::var_os("CLIPPER_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/clipper"));
+    let admin = data_dir.join("admin.kubeconfig");
+    if admin.is_file() {
+        return Ok(admin);
+    }
+    anyhow::bail!(
+        "no kubeconfig: pass --kubeconfig, set KUBECONFIG, or run `clipper up` (which writes {})",
+        admin.display()
+    )
+}
+
+/// The namespace of the kubeconfig's current context, if it names one.
+fn context_namespace(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let doc: Value = yaml_serde::from_str(&text).ok()?;
+    let current = doc["current-context"].as_str()?;
+    doc["contexts"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"].as_str() == Some(current))?["context"]["namespace"]
+        .as_str()
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_string)
+}
+
+/// A query string from pairs, percent-encoded; empty values are left out.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        out.push(if out.is_empty() { '?' } else { '&' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&encode(v));
+    }
+    out
+}
+
+fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reads manifests: files, directories (their .yaml, .yml and .json files, sorted; with
+/// `recursive` their subdirectories too) and `-` for stdin. Each object comes with the
+/// name of its source for messages; `List` kinds are flattened.
+pub fn read_manifests(files: &[String], recursive: bool) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for f in files {
+        if f == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+            push_documents(&mut out, "STDIN", &text)?;
+            continue;
+        }
+        let path = Path::new(f);
+        if path.is_dir() {
+            let mut paths = Vec::new();
+            collect_dir(path, recursive, &mut paths)?;
+            for p in paths {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+                push_documents(&mut out, &p.display().to_string(), &text)?;
+            }
+        } else {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    anyhow::anyhow!("the path \"{f}\" does not exist")
+                } else {
+                    anyhow::anyhow!("reading {f}: {e}")
+                }
+            })?;
+            push_documents(&mut out, f, &text)?;
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("no objects passed to apply");
+    }
+    Ok(out)
+}
+
+fn collect_dir(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if recursive {
+                collect_dir(&p, recursive, out)?;
+            }
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn push_documents(out: &mut Vec<(String, Value)>, source: &str, text: &str) -> Result<()> {
+    let docs = clipper_proto::codec::yaml_documents(text)
+        .map_err(|e| anyhow::anyhow!("error parsing {source}: {e}"))?;
+    for doc in docs {
+        if !doc.is_object() {
+            anyhow::bail!("error parsing {source}: a document is not an object");
+        }
+        let kind = doc["kind"].as_str().unwrap_or("");
+        if kind.ends_with("List") && doc["items"].is_array() {
+            for item in doc["items"].as_array().into_iter().flatten() {
+                out.push((source.to_string(), item.clone()));
+            }
+            continue;
+        }
+        if kind.is_empty() {
+            anyhow::bail!("error validating {source}: Object 'Kind' is missing in '{doc}'");
+        }
+        out.push((source.to_string(), doc));
+    }
+    Ok(())
+}
