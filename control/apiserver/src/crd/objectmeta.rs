@@ -24,13 +24,16 @@ pub struct DecodedMeta {
     pub unknown_fields: Vec<String>,
 }
 
-/// Go's `omitempty`: ObjectMeta's fields vanish from the written form when empty.
+/// Go's `omitempty`: ObjectMeta's fields vanish from the written form when empty. A
+/// pointer is empty only when nil: `deletionGracePeriodSeconds` (`*int64`) keeps its 0
+/// (dropping it made every later write to an object being deleted change an immutable
+/// field — a finalizer could not be removed).
 fn drop_empty(v: &mut Value) {
     if let Value::Object(m) = v {
-        m.retain(|_, x| match x {
+        m.retain(|k, x| match x {
             Value::Null => false,
             Value::String(s) => !s.is_empty(),
-            Value::Number(n) => n.as_i64() != Some(0),
+            Value::Number(n) => k == "deletionGracePeriodSeconds" || n.as_i64() != Some(0),
             Value::Array(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
             Value::Bool(_) => true,

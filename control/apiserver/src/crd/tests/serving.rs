@@ -303,6 +303,15 @@ fn metadata_is_pruned_to_object_meta() {
         d.value,
         json!({"name": "n", "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u"}]})
     );
+    // omitempty drops a zero generation, not a zero pointer (deletionGracePeriodSeconds).
+    let m = json!({"name": "n", "generation": 0, "deletionGracePeriodSeconds": 0,
+        "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["foregroundDeletion"]});
+    let d = decode_object_meta(&m, false, "metadata").expect("decodes");
+    assert_eq!(
+        d.value,
+        json!({"name": "n", "deletionGracePeriodSeconds": 0,
+            "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["foregroundDeletion"]})
+    );
     assert_eq!(
         decode_object_meta(&json!("x"), true, "metadata").unwrap_err(),
         "invalid metadata: expected object, got string"
