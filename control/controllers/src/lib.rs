@@ -1,0 +1,6 @@
+//! The controllers that run outside the API server, as kube-controller-manager's do: each
+//! watches through the client library (QUIC) and writes back through the API. So far the
+//! garbage collector.
+
+pub mod garbagecollector;
+pub mod metadata;
