@@ -427,8 +427,9 @@ fn store_choice(
     anyhow::bail!("--store must be `embedded` or `etcd://host:port,...`, not {store:?}")
 }
 
-/// `clipper up`: the store, the API server (with its in-process controllers) and the
-/// scheduler. The other controllers, the node agent and DNS are not built yet.
+/// `clipper up`: the store, the API server (with its in-process controllers), the
+/// scheduler, the garbage collector, and the service proxy with the cluster DNS. The
+/// workload controllers and the node agent are not built yet.
 async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
     let dns_ip = match c.cluster_dns {
         Some(ip) => ip,
@@ -496,11 +497,15 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         "clipper: scheduler running (profiles: {})",
         profile_names.join(", ")
     );
+    let (stop_controllers, controllers) = start_controllers(&running).await?;
+    println!("clipper: controllers running (garbage collector)");
     let proxy = match proxy {
         Some(opts) => Some(start_proxy(&running, opts).await?),
         None => None,
     };
-    println!("clipper: not built yet: controllers (besides namespaces and CRDs), node agent, DNS");
+    println!(
+        "clipper: not built yet: the workload controllers (ReplicaSet, Deployment, ...), node agent"
+    );
     println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
     if let Some(RunningProxy {
@@ -524,6 +529,12 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         if tproxy {
             clipper_proxyd::tproxy::remove().await;
         }
+    }
+    let _ = stop_controllers.send(true);
+    if let Err(e) = controllers.await
+        && !e.is_cancelled()
+    {
+        eprintln!("clipper: the controllers' task failed: {e}");
     }
     let _ = stop_scheduler.send(true);
     match scheduler.await {
@@ -558,6 +569,36 @@ fn start_scheduler(
     let looped = clipper_schedulerd::SchedulerLoop::new(&quic, config, seed);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     Ok((stop, tokio::spawn(looped.run(stop_rx))))
+}
+
+/// The controllers that run outside the API server (so far the garbage collector), in
+/// process but through the API: the collector's own identity (Kubernetes' service
+/// account `kube-system/generic-garbage-collector`, `garbage-collector.kubeconfig`) with
+/// its ClusterRole and binding, watches and writes over QUIC.
+async fn start_controllers(
+    running: &clipper_apiserver::run::RunningApiServer,
+) -> anyhow::Result<(
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+)> {
+    use clipper_controllers::garbagecollector as gc;
+    let creds = clipper_client::Credentials::from_kubeconfig(&running.admin_kubeconfig)?;
+    let admin = clipper_client::RestClient::new(creds, "clipper-up")?;
+    for (path, obj) in gc::rbac_objects() {
+        match admin.create(path, &obj).await {
+            Ok(_) => {}
+            Err(clipper_client::ClientError::Status(s)) if s.code == 409 => {}
+            Err(e) => anyhow::bail!("creating the garbage collector's RBAC ({path}): {e}"),
+        }
+    }
+    let kubeconfig = running
+        .component_kubeconfig(gc::USER, gc::GROUPS, "garbage-collector.kubeconfig")
+        .map_err(|e| anyhow::anyhow!("the garbage collector's kubeconfig: {}", e.message))?;
+    let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
+    let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
+    let collector = gc::GarbageCollector::new(&quic);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    Ok((stop, tokio::spawn(collector.run(stop_rx))))
 }
 
 struct ProxyOptions {
