@@ -746,6 +746,49 @@ fn server_side_apply(k: &Kubectl) {
         .filter_map(|m| m["manager"].as_str())
         .collect();
     assert!(managers.contains(&"bob"), "{managers:?}");
+
+    // A plain write (an Update operation) takes the fields it changes away from their
+    // appliers: a later apply of another value conflicts with the writer, and the
+    // former owner no longer lists the field.
+    k.ok(&[
+        "patch",
+        "cm",
+        "shared",
+        "-n",
+        "ssa",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"owner":"carol"}}"#,
+    ]);
+    let cm = k.json(&["get", "cm", "shared", "-n", "ssa", "--show-managed-fields"]);
+    let fields_of = |cm: &serde_json::Value, manager: &str| {
+        cm["metadata"]["managedFields"]
+            .as_array()
+            .expect("managedFields")
+            .iter()
+            .find(|m| m["manager"] == manager)
+            .map(|m| m["fieldsV1"].clone())
+    };
+    assert_eq!(
+        fields_of(&cm, "kubectl-patch"),
+        Some(serde_json::json!({"f:data": {"f:owner": {}}})),
+        "{cm}"
+    );
+    assert_eq!(
+        fields_of(&cm, "bob"),
+        None,
+        "bob owned only .data.owner: {cm}"
+    );
+    let r = k.run_with(
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        Some(&second),
+        &[],
+    );
+    assert!(
+        !r.ok && r.stderr.contains(r#"conflict with "kubectl-patch""#),
+        "the conflict names the writer: {}",
+        r.stderr
+    );
 }
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1

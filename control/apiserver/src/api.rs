@@ -588,7 +588,7 @@ impl Api {
             admission::job_selector_and_labels(job, &uid);
         }
         admission::default(obj.as_any_mut());
-        self.record_update_manager(None, obj.as_mut(), &opts.field_manager, None);
+        self.record_update_manager(scope, None, obj.as_mut(), &opts.field_manager, None);
         let generate = obj.meta().name.as_deref().is_none_or(str::is_empty)
             && obj.meta().generate_name.is_some();
         self.check_namespace(scope, true).await?;
@@ -623,36 +623,70 @@ impl Api {
         Err(ApiError::already_exists(&s.group, &s.plural, ""))
     }
 
-    /// Records `manager`'s write in managedFields (Update operation).
+    /// Records `manager`'s write in managedFields (an Update operation), as
+    /// kube-apiserver's field manager does: the writer's entry gains the fields it added
+    /// or changed, every other manager loses them (so a later apply of a different value
+    /// conflicts with the writer, not with the previous owner), and removed fields leave
+    /// everyone. A create records every field it sets. Bindings are storage-level
+    /// assignments and leave managedFields alone, as in Kubernetes. Never fails a write:
+    /// on an error the object keeps `old`'s managedFields.
     fn record_update_manager(
         &self,
-        _old: Option<&dyn ApiObject>,
+        scope: &Scope,
+        old: Option<&dyn ApiObject>,
         obj: &mut dyn ApiObject,
         manager: &str,
         subresource: Option<&str>,
     ) {
-        if manager.is_empty() {
+        if manager.is_empty() || subresource == Some("binding") {
             return;
         }
-        let (api_version, _) = obj.type_meta();
-        let api_version = api_version.to_string();
-        let entries = obj.meta_mut().managed_fields.get_or_insert_with(Vec::new);
-        let now = now();
-        match entries.iter_mut().find(|e| {
-            e.manager.as_deref() == Some(manager)
-                && e.operation.as_deref() == Some("Update")
-                && e.subresource.as_deref() == subresource
-        }) {
-            Some(e) => e.time = Some(now),
-            None => entries.push(clipper_proto::api::meta::v1::ManagedFieldsEntry {
-                manager: Some(manager.to_string()),
-                operation: Some("Update".into()),
-                api_version: Some(api_version),
-                time: Some(now),
-                fields_type: Some("FieldsV1".into()),
-                fields_v1: Some(clipper_proto::JsonValue::Object(Default::default())),
-                subresource: subresource.map(str::to_string),
-            }),
+        let builtin = crate::apply::BuiltinSchema;
+        let untyped = crate::apply::Untyped;
+        let schema: &dyn crate::apply::SchemaLookup = match &scope.served.custom {
+            Some(c) => match &c.apply_schema {
+                Some(s) => s.as_ref(),
+                None => &untyped,
+            },
+            None => &builtin,
+        };
+        let keep_old = |obj: &mut dyn ApiObject| {
+            obj.meta_mut().managed_fields = old.and_then(|o| o.meta().managed_fields.clone());
+        };
+        let old_v = match old.map(|o| o.to_value()).transpose() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "managedFields: cannot encode the stored object");
+                return keep_old(obj);
+            }
+        };
+        let mut new_v = match obj.to_value() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "managedFields: cannot encode the new object");
+                return keep_old(obj);
+            }
+        };
+        crate::apply::update_managed_fields(
+            old_v.as_ref(),
+            &mut new_v,
+            manager,
+            subresource,
+            schema,
+            Time::now(),
+        );
+        let managed = new_v
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("managedFields"))
+            .map(Value::take)
+            .filter(|v| !v.is_null());
+        match managed.map(serde_json::from_value) {
+            None => obj.meta_mut().managed_fields = None,
+            Some(Ok(entries)) => obj.meta_mut().managed_fields = Some(entries),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "managedFields: cannot decode the result");
+                keep_old(obj);
+            }
         }
     }
 
@@ -775,6 +809,7 @@ impl Api {
                 return Ok(old);
             }
             self.record_update_manager(
+                scope,
                 Some(old.as_ref()),
                 new.as_mut(),
                 &opts.field_manager,
