@@ -201,12 +201,18 @@ impl Maglev {
                 if placed[k] * u64::from(max_w) >= round * u64::from(weights[*cand]) {
                     continue;
                 }
+                // c and skip are below m: one conditional subtraction is the modulo, without
+                // a division per probe (the build's inner loop).
+                let step = |c: u64| {
+                    let n = c + skip[k];
+                    if n >= m64 { n - m64 } else { n }
+                };
                 let mut c = pos[k];
                 while table[c as usize] != EMPTY {
-                    c = (c + skip[k]) % m64;
+                    c = step(c);
                 }
                 table[c as usize] = *cand as u32;
-                pos[k] = (c + skip[k]) % m64;
+                pos[k] = step(c);
                 placed[k] += 1;
                 filled += 1;
                 if filled == m {

@@ -98,7 +98,9 @@ pub struct ServiceStats {
 #[derive(Debug, Default)]
 struct ServiceEntry {
     stats: Arc<ServiceStats>,
-    backends: BTreeMap<SocketAddr, Arc<BackendStats>>,
+    /// Hashed, not ordered: an endpoint update adds and drops series in O(1) each; rendering
+    /// sorts.
+    backends: crate::hash::AddrMap<Arc<BackendStats>>,
 }
 
 /// The registry of all stats, keyed by service name and backend address. Touched only when
@@ -141,6 +143,64 @@ impl Metrics {
             .entry(addr)
             .or_default()
             .clone()
+    }
+
+    /// The registry entry of service `name`, created on first use (without allocating the
+    /// name when it exists).
+    fn entry_of<'a>(
+        inner: &'a mut BTreeMap<String, ServiceEntry>,
+        name: &str,
+    ) -> &'a mut ServiceEntry {
+        if !inner.contains_key(name) {
+            inner.insert(name.to_owned(), ServiceEntry::default());
+        }
+        inner.get_mut(name).expect("inserted above")
+    }
+
+    /// Makes the backends of service `name` exactly `addrs` under one lock: the stats of each
+    /// (created on first use, in the order of `addrs`; a repeated address gets the same
+    /// stats), and the series of every other backend of `name` dropped. With the service's
+    /// stats. `index` holds every address of `addrs`.
+    pub fn sync_backends(
+        &self,
+        name: &str,
+        addrs: impl ExactSizeIterator<Item = SocketAddr>,
+        index: &crate::hash::AddrMap<u32>,
+    ) -> (Arc<ServiceStats>, Vec<Arc<BackendStats>>) {
+        let mut inner = self.inner.lock();
+        let e = Self::entry_of(&mut inner, name);
+        e.backends.retain(|a, _| index.contains_key(a));
+        let mut out = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            out.push(e.backends.entry(a).or_default().clone());
+        }
+        (e.stats.clone(), out)
+    }
+
+    /// Changes the backends of service `name` by a difference, under one lock: drops the
+    /// series of `removed` and returns the stats of `added` (created on first use), in order.
+    /// What the table does when a service's endpoints change: the cost is the change's, not
+    /// the service's size.
+    pub fn update_backends(
+        &self,
+        name: &str,
+        removed: &[SocketAddr],
+        added: &[SocketAddr],
+    ) -> Vec<Arc<BackendStats>> {
+        let mut inner = self.inner.lock();
+        let e = Self::entry_of(&mut inner, name);
+        for a in removed {
+            e.backends.remove(a);
+        }
+        added
+            .iter()
+            .map(|a| e.backends.entry(*a).or_default().clone())
+            .collect()
+    }
+
+    /// Number of backends of service `name` with series.
+    pub fn backend_count(&self, name: &str) -> usize {
+        self.inner.lock().get(name).map_or(0, |e| e.backends.len())
     }
 
     /// Drops the series of backends of `name` not in `keep` (connections still open to them
@@ -308,10 +368,20 @@ impl Metrics {
                 |b| &b.datagrams_to_backend,
             ),
         ];
+        // Backends in address order, per service.
+        type Sorted<'a> = Vec<(&'a SocketAddr, &'a Arc<BackendStats>)>;
+        let sorted: Vec<(&String, Sorted)> = inner
+            .iter()
+            .map(|(svc, e)| {
+                let mut v: Vec<_> = e.backends.iter().collect();
+                v.sort_unstable_by_key(|(a, _)| **a);
+                (svc, v)
+            })
+            .collect();
         for (name, kind, help, get) in be_counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (svc, e) in inner.iter() {
-                for (addr, b) in &e.backends {
+            for (svc, backends) in &sorted {
+                for (addr, b) in backends {
                     let v = get(b).load(Relaxed);
                     let _ = writeln!(
                         out,
@@ -326,8 +396,8 @@ impl Metrics {
             out,
             "# HELP {name} Time to establish the backend connection.\n# TYPE {name} histogram"
         );
-        for (svc, e) in inner.iter() {
-            for (addr, b) in &e.backends {
+        for (svc, backends) in &sorted {
+            for (addr, b) in backends {
                 let labels = format!("service=\"{}\",backend=\"{addr}\"", escape(svc));
                 b.connect_latency.render(&mut out, name, &labels);
             }

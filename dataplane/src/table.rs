@@ -133,15 +133,17 @@ impl TableHandle {
                         outcome.unchanged += 1;
                         continue;
                     }
-                    if let Some(old) = next.services.get(&key)
+                    let prev = next.services.get(&key).cloned();
+                    if let Some(old) = &prev
                         && old.spec.name != spec.name
                     {
                         self.metrics.remove_service(&old.spec.name);
                     }
-                    let keep: Vec<_> = spec.endpoints.iter().map(|e| e.addr).collect();
-                    self.metrics.retain_backends(&spec.name, &keep);
                     let generation = self.next_service_generation.fetch_add(1, Ordering::Relaxed);
-                    let svc = Service::compile(spec, generation, &self.metrics);
+                    // From the previous version: stats and tables of what stayed are kept, the
+                    // registry changes by the difference.
+                    let svc =
+                        Service::compile_from(spec, generation, &self.metrics, prev.as_deref());
                     next.services.insert(key, Arc::new(svc));
                     outcome.compiled += 1;
                 }
@@ -252,6 +254,41 @@ mod tests {
         // A no-op apply does not swap.
         h.apply([Change::Upsert(spec(81, &[3]))]);
         assert_eq!(h.load().generation, after.generation);
+    }
+
+    #[test]
+    fn an_endpoint_update_takes_over_the_stats_of_backends_that_stayed() {
+        let h = TableHandle::default();
+        h.apply([Change::Upsert(spec(80, &[1, 2, 3]))]);
+        let key = spec(80, &[]).key;
+        let before = h.load_full().get(&key).unwrap().clone();
+        before
+            .backend_stats(1)
+            .unwrap()
+            .connections
+            .fetch_add(5, Ordering::Relaxed);
+        // 1 leaves, 4 comes.
+        h.apply([Change::Upsert(spec(80, &[2, 3, 4]))]);
+        let after = h.load_full().get(&key).unwrap().clone();
+        assert!(Arc::ptr_eq(
+            before.backend_stats(1).unwrap(),
+            after.backend_stats(0).unwrap()
+        ));
+        assert_eq!(
+            after
+                .backend_stats(0)
+                .unwrap()
+                .connections
+                .load(Ordering::Relaxed),
+            5
+        );
+        assert_eq!(h.metrics().backend_count("svc-80"), 3);
+        let text = h.metrics().render_prometheus();
+        assert!(!text.contains("backend=\"10.0.0.1:1\""));
+        assert!(text.contains("backend=\"10.0.0.1:4\""));
+        // Removing the service drops its series.
+        h.apply([Change::Remove(key)]);
+        assert_eq!(h.metrics().backend_count("svc-80"), 0);
     }
 
     #[test]

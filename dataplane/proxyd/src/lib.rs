@@ -12,7 +12,7 @@ pub mod model;
 pub mod tproxy;
 pub mod vip;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -45,7 +45,9 @@ pub struct ProxyLoop {
     /// Addresses the link holds besides the Services' (the cluster DNS address).
     extra_vips: BTreeSet<IpAddr>,
     ctx: NodeContext,
-    slices_by_svc: HashMap<SvcKey, HashMap<String, Arc<EndpointSlice>>>,
+    /// By name: the endpoint list a service's slices give is in one order from one
+    /// reconcile to the next (a Maglev table over the same endpoints stays the same).
+    slices_by_svc: HashMap<SvcKey, BTreeMap<String, Arc<EndpointSlice>>>,
     specs: HashMap<SvcKey, Vec<ServiceSpec>>,
     dirty: HashSet<SvcKey>,
     /// Whether the first full reconcile (after both informers synced) happened.

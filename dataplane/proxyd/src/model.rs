@@ -2,7 +2,7 @@
 //! become one [`ServiceSpec`] per (service port, address it is reached on) — ClusterIPs,
 //! externalIPs and the NodePort — with the endpoints kube-proxy would use.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -160,13 +160,24 @@ pub fn specs_for(
             continue;
         };
         let port_name = port.name.clone().unwrap_or_default();
+        // The addresses of a port share their endpoint list when their family and policy
+        // are the same (a ClusterIP, externalIPs, the NodePort): computed once.
+        let mut computed: Vec<((bool, bool), Vec<Endpoint>)> = Vec::new();
         for l in listens(svc, port, ctx) {
             let local_only = if l.external {
                 external_local
             } else {
                 internal_local
             };
-            let endpoints = endpoints_for(slices, &port_name, proto, l.addr.ip(), local_only, ctx);
+            let v4 = l.addr.is_ipv4();
+            let endpoints = match computed.iter().find(|(k, _)| *k == (v4, local_only)) {
+                Some((_, e)) => e.clone(),
+                None => {
+                    let e = endpoints_for(slices, &port_name, proto, l.addr.ip(), local_only, ctx);
+                    computed.push(((v4, local_only), e.clone()));
+                    e
+                }
+            };
             let shown_port = if port_name.is_empty() {
                 port.port.to_string()
             } else {
@@ -201,7 +212,7 @@ fn endpoints_for(
         IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    let mut seen = BTreeMap::new();
+    let mut seen = HashSet::new();
     let mut out = Vec::new();
     for slice in slices {
         if !family_matches(family_ip, &slice.address_type) {
@@ -225,7 +236,7 @@ fn endpoints_for(
                 continue;
             };
             let addr = SocketAddr::new(ip, target_port);
-            if seen.insert(addr, ()).is_some() {
+            if !seen.insert(addr) {
                 continue;
             }
             let c = e.conditions.as_ref();
