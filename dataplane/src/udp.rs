@@ -215,9 +215,8 @@ impl<R: Rng> UdpCore<R> {
 
     /// Catches up with the shared table: flows of changed services whose backend was deleted
     /// or no longer serves are removed at once. Costs O(flows of changed services) (an O(1)
-    /// lookup per flow); a no-op
-    /// when the table did not change. Called by [`Self::on_datagram`]; drivers also call it
-    /// when told the table changed.
+    /// lookup per flow); a no-op when the table did not change. Called by
+    /// [`Self::on_datagram`]; drivers also call it when told the table changed.
     pub fn sync_table(&mut self) {
         let cur = self.table.load_full();
         if cur.generation == self.seen.generation {

@@ -183,7 +183,7 @@ fn parse_args() -> Result<Opts> {
             }
             "--only" => match args.next().as_deref() {
                 Some("churn") => o.only_churn = true,
-                other => bail!("--only takes `churn`, not {other:?}"),
+                other => bail!("--only takes `churn` or `apply`, not {other:?}"),
             },
             "--churn-endpoints" => {
                 o.churn_endpoints = args.next().context("--churn-endpoints N")?.parse()?;
@@ -1084,11 +1084,16 @@ struct ChurnStep {
 
 impl ChurnSet {
     fn new(endpoints: usize, seed: u64) -> ChurnSet {
+        Self::with_per_update(endpoints, (endpoints * CHURN_PERCENT / 100).max(1), seed)
+    }
+
+    /// As [`Self::new`] with `per_update` endpoints changed each way per update.
+    fn with_per_update(endpoints: usize, per_update: usize, seed: u64) -> ChurnSet {
         ChurnSet {
             ready: (0..endpoints as u32).collect(),
             terminating: Vec::new(),
             next_id: endpoints as u32,
-            per_update: (endpoints * CHURN_PERCENT / 100).max(1),
+            per_update: per_update.max(1),
             rng: clipper_dataplane::balance::SplitMix64(seed),
         }
     }
@@ -1140,6 +1145,16 @@ fn churn_spec(
     listen: SocketAddr,
     port: u16,
 ) -> clipper_dataplane::service::ServiceSpec {
+    churn_spec_with(set, listen, port, None)
+}
+
+/// [`churn_spec`], with ClientIP affinity (hence a Maglev table) when `affinity` is set.
+fn churn_spec_with(
+    set: &ChurnSet,
+    listen: SocketAddr,
+    port: u16,
+    affinity: Option<clipper_dataplane::Nanos>,
+) -> clipper_dataplane::service::ServiceSpec {
     use clipper_dataplane::service::{
         BalancerKind, Conditions, Endpoint, Protocol, ServiceKey, ServiceSpec,
     };
@@ -1155,7 +1170,7 @@ fn churn_spec(
             protocol: Protocol::Tcp,
         },
         balancer: BalancerKind::RoundRobin,
-        affinity_timeout: None,
+        affinity_timeout: affinity,
         endpoints: set
             .ready
             .iter()
@@ -1268,6 +1283,196 @@ fn serve_clipper_churn(a: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `apply` alone, without load: one variant of the sequence of updates.
+struct ApplyMicro {
+    /// What the service is and how much of it each update changes.
+    label: String,
+    endpoints: usize,
+    /// Endpoints listed in an update that were not listed, or not with these conditions, in
+    /// the one before (removed + newly terminating + added).
+    changed: usize,
+    /// Whether the proxy's driver ran (else the table alone was driven).
+    driver: bool,
+    /// Per update: `apply`'s wall time and the calling thread's CPU time, µs.
+    wall_us: Vec<f64>,
+    cpu_us: Vec<f64>,
+}
+
+/// Updates measured per variant of [`apply_micro`] (after [`APPLY_MICRO_WARMUP`] unmeasured
+/// ones); fewer for the Maglev variant, whose updates take longer.
+const APPLY_MICRO_UPDATES: usize = 200;
+const APPLY_MICRO_MAGLEV_UPDATES: usize = 40;
+const APPLY_MICRO_WARMUP: usize = 5;
+
+/// `apply` of the churn sequence with nothing else running: a proxy with one thread and no
+/// traffic (or the table alone where io_uring is missing), the calling thread timing each
+/// `apply([Change::Upsert(spec)])` — wall and thread CPU. The spec is built before the clock
+/// starts, as in the churn runs.
+fn apply_micro(
+    label: &str,
+    endpoints: usize,
+    per_update: usize,
+    affinity: bool,
+    updates: usize,
+) -> Result<ApplyMicro> {
+    use clipper_dataplane::Change;
+    let affinity = affinity.then_some(10_800 * clipper_dataplane::SECOND);
+    let listen: SocketAddr = "127.0.0.1:0".parse()?;
+    let port = 80;
+    let mut set = ChurnSet::with_per_update(endpoints, per_update, CHURN_SEED);
+    let driver = clipper_dataplane::uring::io_uring_available();
+    let (handle, table) = if driver {
+        let h = clipper_dataplane::start_with(
+            &clipper_dataplane::Config::default(),
+            1,
+            clipper_dataplane::DriverOptions::default(),
+        )?;
+        (Some(h), None)
+    } else {
+        (None, Some(clipper_dataplane::TableHandle::default()))
+    };
+    let apply = |spec| -> Result<()> {
+        if let Some(h) = &handle {
+            let report = h.apply([Change::Upsert(spec)]);
+            if let Some(e) = report.errors.first() {
+                bail!("apply: {e}");
+            }
+        } else if let Some(t) = &table {
+            t.apply([Change::Upsert(spec)]);
+        }
+        Ok(())
+    };
+    apply(churn_spec_with(&set, listen, port, affinity))?;
+    let mut m = ApplyMicro {
+        label: label.to_string(),
+        endpoints,
+        changed: 3 * set.per_update,
+        driver,
+        wall_us: Vec::with_capacity(updates),
+        cpu_us: Vec::with_capacity(updates),
+    };
+    for k in 0..APPLY_MICRO_WARMUP + updates {
+        set.step();
+        let spec = churn_spec_with(&set, listen, port, affinity);
+        let c0 = thread_cpu();
+        let a0 = Instant::now();
+        apply(spec)?;
+        let wall = a0.elapsed();
+        let cpu = thread_cpu().saturating_sub(c0);
+        if k >= APPLY_MICRO_WARMUP {
+            m.wall_us.push(wall.as_secs_f64() * 1e6);
+            m.cpu_us.push(cpu.as_secs_f64() * 1e6);
+        }
+    }
+    if let Some(h) = handle {
+        h.shutdown()?;
+    }
+    Ok(m)
+}
+
+/// The variants the report shows: the churn runs' update (10 % of the endpoints each way),
+/// a smaller one (1 %), and the 10 % update of a service with ClientIP affinity, which
+/// rebuilds its Maglev table.
+fn apply_micro_all(endpoints: usize) -> Result<Vec<ApplyMicro>> {
+    let ten = (endpoints * CHURN_PERCENT / 100).max(1);
+    let one = (endpoints / 100).max(1);
+    Ok(vec![
+        apply_micro(
+            "round robin, 10 % each way",
+            endpoints,
+            ten,
+            false,
+            APPLY_MICRO_UPDATES,
+        )?,
+        apply_micro(
+            "round robin, 1 % each way",
+            endpoints,
+            one,
+            false,
+            APPLY_MICRO_UPDATES,
+        )?,
+        apply_micro(
+            "ClientIP affinity (Maglev table), 10 % each way",
+            endpoints,
+            ten,
+            true,
+            APPLY_MICRO_MAGLEV_UPDATES,
+        )?,
+    ])
+}
+
+/// The markdown table of [`apply_micro_all`].
+fn apply_micro_section(ms: &[ApplyMicro]) -> String {
+    let mut md = String::new();
+    let mut t = Table::new(&[
+        "service",
+        "endpoints",
+        "changed per update",
+        "updates",
+        "wall p50",
+        "wall p99",
+        "CPU p50",
+        "CPU p99",
+    ]);
+    for m in ms {
+        t.row_text(
+            &m.label,
+            &[
+                fmt_count(m.endpoints),
+                fmt_count(m.changed),
+                m.wall_us.len().to_string(),
+                fmt_us(median(&m.wall_us)),
+                fmt_us(clipper_perf::percentile(&m.wall_us, 99.0)),
+                fmt_us(median(&m.cpu_us)),
+                fmt_us(clipper_perf::percentile(&m.cpu_us, 99.0)),
+            ],
+        );
+    }
+    md += &t.markdown();
+    if ms.iter().any(|m| !m.driver) {
+        md += "
+io_uring is not available here: the table (`TableHandle::apply`) was driven \
+               without the proxy's threads.\n";
+    }
+    md
+}
+
+/// `--only apply`: [`apply_micro_all`] alone, printed (and written to `--out` if given).
+fn bench_apply_only() -> Result<()> {
+    let mut endpoints = CHURN_ENDPOINTS;
+    let mut out = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--only" => {
+                args.next();
+            }
+            "--churn-endpoints" => {
+                endpoints = args.next().context("--churn-endpoints N")?.parse()?;
+            }
+            "--out" => out = Some(PathBuf::from(args.next().context("--out PATH")?)),
+            other => bail!("--only apply takes --churn-endpoints N and --out PATH, not {other}"),
+        }
+    }
+    if !(2..=100_000).contains(&endpoints) {
+        bail!("--churn-endpoints must be 2..=100000");
+    }
+    let ms = apply_micro_all(endpoints)?;
+    let md = format!(
+        "# `apply` of an endpoint update, alone\n\nGenerated by `cargo run --release -p \
+         clipper-perf --bin proxy-bench -- --only apply`; machine: {}; 1-minute load average \
+         {}.\n\n{}",
+        machine_summary(),
+        loadavg(),
+        apply_micro_section(&ms)
+    );
+    println!("{md}");
+    if let Some(out) = out {
+        std::fs::write(&out, &md).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
 /// One update as applied to a proxy.
 #[derive(Clone, Copy, Default)]
 struct Update {
@@ -1325,6 +1530,8 @@ struct ChurnResults {
     runs: BTreeMap<(Via, bool), Vec<ChurnRun>>,
     unavailable: BTreeMap<Via, String>,
     backend_port: u16,
+    /// Clipper's `apply` of the same kind of update with nothing else running.
+    apply_alone: Vec<ApplyMicro>,
 }
 
 /// The churn backend: nginx (1 worker) on the wildcard address, answering loopback peers
@@ -1950,6 +2157,8 @@ fn churn_run(ctx: &ChurnCtx, via: Via, churn: bool, seed: u64) -> Result<ChurnRu
 
 /// The churn section: every available proxy, with and without churn, `reps` times.
 fn run_churn(o: &Opts, dir: &Path, lua: &Path, nofile: u64) -> Result<ChurnResults> {
+    // First, before anything else runs: `apply` alone.
+    let apply_alone = apply_micro_all(o.churn_endpoints)?;
     let backend = start_churn_backend(dir, &o.load_cpus, nofile)?;
     let ctx = ChurnCtx {
         o,
@@ -1962,6 +2171,7 @@ fn run_churn(o: &Opts, dir: &Path, lua: &Path, nofile: u64) -> Result<ChurnResul
         endpoints: o.churn_endpoints,
         per_update: ChurnSet::new(o.churn_endpoints, 0).per_update,
         backend_port: backend.port,
+        apply_alone,
         ..ChurnResults::default()
     };
     let mut paths = Vec::new();
@@ -2074,9 +2284,22 @@ fn churn_target(c: &ChurnResults) -> String {
     let failed: f64 = runs.iter().map(|r| r.keep.errors + r.close.errors).sum();
     let stale: u64 = runs.iter().map(|r| r.routing.stale).sum();
     let ok = p99 <= 5_000.0 && failed == 0.0 && stale == 0 && c.endpoints >= CHURN_ENDPOINTS;
+    let alone = c
+        .apply_alone
+        .first()
+        .map(|m| {
+            format!(
+                " (p50 {}; `apply` alone, without load: p50 {}, p99 {})",
+                fmt_dur_us(median(&lat)),
+                fmt_dur_us(median(&m.wall_us)),
+                fmt_dur_us(clipper_perf::percentile(&m.wall_us, 99.0))
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "- a {}-endpoint update applied in ≤ 5 ms with zero failed requests: update p99 {}, \
-         {failed:.0} failed requests, {stale} requests routed by an outdated list{} — {}\n",
+        "- a {}-endpoint update applied in ≤ 5 ms with zero failed requests: update p99 under \
+         load {}{alone}, {failed:.0} failed requests, {stale} requests routed by an outdated \
+         list{} — {}\n",
         fmt_count(c.endpoints),
         fmt_dur_us(p99),
         if c.endpoints < CHURN_ENDPOINTS {
@@ -2132,7 +2355,9 @@ fn churn_section(c: &ChurnResults, o: &Opts) -> String {
     md += "- **Clipper**: `ProxyHandle::apply([Change::Upsert(spec)])` with the full endpoint \
            list, as the control loop in dataplane/proxyd does, called in the proxy's process \
            (on the proxy core, beside the worker thread). For a change of endpoints only, \
-           `apply` compiles the service (eligible set, per-backend stats), swaps the table \
+           `apply` compiles the service from its previous version (eligible set; the stats of \
+           endpoints that stayed taken over, only added and removed ones registered or \
+           dropped), swaps the table \
            (arc-swap) and wakes the threads without waiting for them: every accept loads the \
            table afresh, so once `apply` has returned, the next new connection on every thread \
            is balanced over the new list. The figure is `apply`'s wall time; building the list \
@@ -2218,6 +2443,21 @@ fn churn_section(c: &ChurnResults, o: &Opts) -> String {
             fmt_us(cpu.iter().copied().fold(0.0, f64::max)),
             fmt_us(median(&build)),
         );
+    }
+    if !c.apply_alone.is_empty() {
+        md += &format!(
+            "\n### Clipper's `apply` alone (no load)\n\nBefore the runs, in the bench process \
+             (on the load cores): a proxy with one thread and no traffic, one service of {n} \
+             endpoints, and the churn runs' sequence of updates applied back to back by \
+             `ProxyHandle::apply([Change::Upsert(spec)])`, each timed by the calling thread \
+             (wall and thread CPU; building the spec not included) — what an update costs \
+             when the core is not shared with a busy worker. Also a smaller update (1 % each \
+             way) and the same update of a service with ClientIP affinity, whose Maglev table \
+             is rebuilt whenever its candidates change (O(table size): 100 slots per \
+             endpoint). Reproduce with `cargo run --release -p clipper-perf --bin proxy-bench \
+             -- --only apply`.\n\n"
+        );
+        md += &apply_micro_section(&c.apply_alone);
     }
 
     md += "\n### Serving during churn (medians over repetitions; a ratio is the median of the \
@@ -2904,6 +3144,7 @@ fn main() {
         Some("--serve-clipper") if args.len() == 4 => serve_clipper(&args[2], &args[3]),
         Some("--serve-relay") if args.len() == 4 => serve_relay(&args[2], &args[3]),
         Some("--serve-clipper-churn") => serve_clipper_churn(&args[2..]),
+        _ if args.windows(2).any(|w| w[0] == "--only" && w[1] == "apply") => bench_apply_only(),
         _ => bench(),
     };
     if let Err(e) = result {
