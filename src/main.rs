@@ -139,7 +139,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::global_flags_after_verb(std::env::args_os()));
     if let Command::Kubectl(verb) = cli.command {
         return cli::run(verb);
     }

@@ -202,6 +202,8 @@ fn get_api_resources_and_output_formats_match_kubectl() {
     assert_eq!(r.stdout, "");
     assert_eq!(r.stderr, "No resources found in default namespace.\n");
     same_output(&c, &k, &["get", "pods", "-n", "other"]);
+    // Global flags before the verb, as kubectl takes them.
+    same_output(&c, &k, &["-n", "other", "get", "configmaps", "-o", "name"]);
 
     // Failures: exit 1, the server's Status (or kubectl's message) on one line.
     let r = fails_with(&c, &["get", "pod", "nope"], None, "");

@@ -77,6 +77,41 @@ pub struct Global {
     pub namespace: Option<String>,
 }
 
+/// kubectl takes its global flags before the verb too (`kubectl -n kube-system get
+/// pods`): leading `-n`/`--namespace`/`--kubeconfig` flags, with their values, are moved
+/// after the first word that is not a flag, where each verb parses them. Anything else
+/// is left as it is.
+pub fn global_flags_after_verb<I>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = std::ffi::OsString>,
+{
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let mut moved = Vec::new();
+    let i = 1; // after the program name; removing shifts the next argument here
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        let takes_value = matches!(a.as_ref(), "-n" | "--namespace" | "--kubeconfig");
+        let joined = a.starts_with("--namespace=")
+            || a.starts_with("--kubeconfig=")
+            || (a.starts_with("-n") && a.len() > 2 && !a.starts_with("--"));
+        if takes_value && i + 1 < args.len() {
+            moved.extend(args.drain(i..i + 2));
+        } else if joined {
+            moved.push(args.remove(i));
+        } else {
+            break;
+        }
+    }
+    if !moved.is_empty() && i < args.len() {
+        let at = i + 1;
+        args.splice(at..at, moved);
+    } else {
+        // No verb follows: leave the flags where they were, for clap to report.
+        args.splice(1..1, moved);
+    }
+    args
+}
+
 /// Runs a verb to completion; exit code 1 on any failure, as kubectl.
 pub fn run(verb: Verb) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -411,4 +446,56 @@ fn push_documents(out: &mut Vec<(String, Value)>, source: &str, text: &str) -> R
         out.push((source.to_string(), doc));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::global_flags_after_verb;
+
+    fn moved(args: &[&str]) -> Vec<String> {
+        global_flags_after_verb(args.iter().map(std::ffi::OsString::from))
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn global_flags_before_the_verb_move_after_it() {
+        assert_eq!(
+            moved(&["clipper", "-n", "kube-system", "get", "pods"]),
+            ["clipper", "get", "-n", "kube-system", "pods"]
+        );
+        assert_eq!(
+            moved(&[
+                "clipper",
+                "--kubeconfig",
+                "k",
+                "--namespace=x",
+                "describe",
+                "pod",
+                "p"
+            ]),
+            [
+                "clipper",
+                "describe",
+                "--kubeconfig",
+                "k",
+                "--namespace=x",
+                "pod",
+                "p"
+            ]
+        );
+        assert_eq!(
+            moved(&["clipper", "-nx", "get", "cm"]),
+            ["clipper", "get", "-nx", "cm"]
+        );
+        // Flags after the verb, other flags and a dangling -n are left alone.
+        assert_eq!(
+            moved(&["clipper", "get", "-n", "x", "pods"]),
+            ["clipper", "get", "-n", "x", "pods"]
+        );
+        assert_eq!(moved(&["clipper", "--help"]), ["clipper", "--help"]);
+        assert_eq!(moved(&["clipper", "-n"]), ["clipper", "-n"]);
+        assert_eq!(moved(&["clipper", "-n", "x"]), ["clipper", "-n", "x"]);
+    }
 }
