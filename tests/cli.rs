@@ -79,12 +79,9 @@ fn fails_with(c: &Kubectl, args: &[&str], stdin: Option<&str>, stderr: &str) -> 
     r
 }
 
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what} within {WAIT:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+#[track_caller]
+fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    common::wait_until(what, WAIT, Duration::from_millis(50), cond)
 }
 
 const SETUP: &str = r#"

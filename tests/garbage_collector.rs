@@ -18,12 +18,8 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// Polls `cond` until it holds, for at most `WAIT`.
 #[track_caller]
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
+fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    common::wait_until(what, WAIT, POLL, cond)
 }
 
 fn uid(k: &Kubectl, ns: &str, what: &str) -> String {

@@ -358,6 +358,20 @@ pub fn expect_line(
     }
 }
 
+/// Polls `cond` (a look at the cluster through kubectl, which has no event to await)
+/// until it holds, for at most `limit`, pausing `poll` between looks.
+#[track_caller]
+pub fn wait_until(what: &str, limit: Duration, poll: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(poll);
+    }
+}
+
 /// Splits table output into rows of whitespace-separated cells.
 pub fn rows(table: &str) -> Vec<Vec<String>> {
     table
