@@ -97,6 +97,50 @@ pub fn machine_summary() -> String {
     format!("{cores} cores ({model}), Linux {kernel}")
 }
 
+/// HTTP/2 connections over TLS to the API server of `creds`, authenticated with its
+/// client certificate, each driven by a spawned task: what the benchmarks that write
+/// through HTTPS (scheduler-bench, apiserver-bench) send their requests on.
+pub async fn h2_connections(
+    creds: &clipper_client::Credentials,
+    connections: usize,
+) -> anyhow::Result<Vec<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>>
+{
+    use anyhow::Context;
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(creds.ca.clone())?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let (chain, key) = creds.identity.clone().context("no client certificate")?;
+    let mut tls = builder.with_client_auth_cert(chain, key.clone_key())?;
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let name = rustls::pki_types::ServerName::try_from(creds.server_name.clone())?;
+    let mut conns = Vec::new();
+    for _ in 0..connections {
+        let tcp = tokio::net::TcpStream::connect(creds.addr).await?;
+        tcp.set_nodelay(true)?;
+        let tls = connector.connect(name.clone(), tcp).await?;
+        let (send, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .initial_stream_window_size(4 << 20)
+                .initial_connection_window_size(16 << 20)
+                .handshake(hyper_util::rt::TokioIo::new(tls))
+                .await?;
+        tokio::spawn(conn);
+        conns.push(send);
+    }
+    Ok(conns)
+}
+
+/// Clock ticks per second, the unit of /proc's CPU times.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,6 @@ use clipper_store::local_etcd::LocalEtcd;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Mutex;
 
 /// Concurrent clients of the create/update measurements.
@@ -237,36 +236,9 @@ struct Https {
     base: String,
 }
 
-fn client_tls(creds: &Credentials) -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(creds.ca.clone())?;
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-    let (chain, key) = creds.identity.clone().context("no client certificate")?;
-    let mut tls = builder.with_client_auth_cert(chain, key.clone_key())?;
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(tls)
-}
-
 impl Https {
     async fn connect(creds: &Credentials, connections: usize) -> Result<Https> {
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(creds)?));
-        let name = rustls::pki_types::ServerName::try_from(creds.server_name.clone())?;
-        let mut conns = Vec::new();
-        for _ in 0..connections {
-            let tcp = tokio::net::TcpStream::connect(creds.addr).await?;
-            tcp.set_nodelay(true)?;
-            let tls = connector.connect(name.clone(), tcp).await?;
-            let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                .initial_stream_window_size(4 << 20)
-                .initial_connection_window_size(16 << 20)
-                .handshake(TokioIo::new(tls))
-                .await?;
-            tokio::spawn(conn);
-            conns.push(send);
-        }
+        let conns = clipper_perf::h2_connections(creds, connections).await?;
         Ok(Https {
             conns: Arc::new(conns),
             next: Arc::new(AtomicUsize::new(0)),

@@ -365,8 +365,7 @@ fn wait_output(mut p: Proc, limit: Duration) -> Result<(String, String)> {
 /// CPU time (utime + stime) in seconds of `pid` and its direct children, those that ended
 /// and were reaped included (cutime + cstime: nginx's old workers after a reload).
 fn cpu_seconds(pid: u32) -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = clipper_perf::clock_ticks_per_second();
     let fields = |p: &str| -> Option<Vec<u64>> {
         let text = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
         let rest = &text[text.rfind(')')? + 2..];

@@ -31,7 +31,6 @@ use clipper_proto::wire::{EventKind, WatchRequest};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
 /// Create requests the load generator keeps in flight (HTTP/2 streams).
@@ -599,8 +598,7 @@ fn machine_busy_secs() -> f64 {
         .filter(|(i, _)| *i != 3 && *i != 4)
         .map(|(_, v)| v)
         .sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = clipper_perf::clock_ticks_per_second();
     busy as f64 / hz
 }
 
@@ -610,8 +608,7 @@ fn cpu_secs(pid: u32) -> f64 {
     let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = clipper_perf::clock_ticks_per_second();
     // Fields 14 and 15 (utime, stime); `after` starts at field 3.
     (ticks(11) + ticks(12)) as f64 / hz
 }
@@ -626,36 +623,9 @@ struct Https {
     base: String,
 }
 
-fn client_tls(creds: &Credentials) -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(creds.ca.clone())?;
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-    let (chain, key) = creds.identity.clone().context("no client certificate")?;
-    let mut tls = builder.with_client_auth_cert(chain, key.clone_key())?;
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(tls)
-}
-
 impl Https {
     async fn connect(creds: &Credentials, connections: usize) -> Result<Https> {
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_tls(creds)?));
-        let name = rustls::pki_types::ServerName::try_from(creds.server_name.clone())?;
-        let mut conns = Vec::new();
-        for _ in 0..connections {
-            let tcp = tokio::net::TcpStream::connect(creds.addr).await?;
-            tcp.set_nodelay(true)?;
-            let tls = connector.connect(name.clone(), tcp).await?;
-            let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                .initial_stream_window_size(4 << 20)
-                .initial_connection_window_size(16 << 20)
-                .handshake(TokioIo::new(tls))
-                .await?;
-            tokio::spawn(conn);
-            conns.push(send);
-        }
+        let conns = clipper_perf::h2_connections(creds, connections).await?;
         Ok(Https {
             conns: Arc::new(conns),
             next: Arc::new(AtomicUsize::new(0)),
