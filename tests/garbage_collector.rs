@@ -8,7 +8,7 @@ mod common;
 
 use common::{Cluster, Kubectl};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the collector may take to act.
 const WAIT: Duration = Duration::from_secs(30);
