@@ -412,54 +412,10 @@ pub fn age(timestamp: &Value, now: i64) -> String {
     human_duration(now - t.unix_micros() / 1_000_000)
 }
 
-/// Kubernetes' `duration.HumanDuration`, on whole seconds.
+/// Kubernetes' `duration.HumanDuration`, on whole seconds (the API server's Table
+/// printer's, which takes microseconds).
 pub fn human_duration(seconds: i64) -> String {
-    if seconds < -1 {
-        return "<invalid>".into();
-    } else if seconds < 0 {
-        return "0s".into();
-    } else if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 10 {
-        let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
-    } else if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = minutes / 60;
-    if hours < 8 {
-        let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
-    } else if hours < 48 {
-        return format!("{hours}h");
-    } else if hours < 24 * 8 {
-        let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
-    } else if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    } else if hours < 24 * 365 * 8 {
-        let days = hours / 24 % 365;
-        return if days == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{days}d", hours / 24 / 365)
-        };
-    }
-    format!("{}y", hours / 24 / 365)
+    clipper_apiserver::printers::human_duration(seconds.saturating_mul(1_000_000))
 }
 
 #[cfg(test)]
