@@ -1,0 +1,6 @@
+//! The node agent (Kubernetes' kubelet): registers its Node and renews its Lease, runs the
+//! pods bound to it through an OCI runtime (runc) with CNI networking, reports their
+//! status, and serves their logs to the API server.
+
+pub mod network;
+pub mod runtime;
