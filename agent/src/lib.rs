@@ -2,5 +2,6 @@
 //! pods bound to it through an OCI runtime (runc) with CNI networking, reports their
 //! status, and serves their logs to the API server.
 
+pub mod cni;
 pub mod network;
 pub mod runtime;
