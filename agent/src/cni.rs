@@ -108,6 +108,13 @@ impl CniConfig {
         if iptables_available() {
             plugins.push("portmap");
         }
+        for tool in ["unshare", "umount"] {
+            if find_in_path(tool).is_none() {
+                return Err(failed(format!(
+                    "{tool} (util-linux) is not in PATH; it creates and deletes the pods' network namespaces"
+                )));
+            }
+        }
         for plugin in plugins {
             let path = self.bin_dir.join(plugin);
             let meta = std::fs::metadata(&path).map_err(|e| {
@@ -736,13 +743,17 @@ async fn delete_netns(path: &Path) -> Result<(), NetworkError> {
 /// Whether an `iptables` executable is on PATH (the bridge plugin's masquerading and
 /// portmap run it from there).
 fn iptables_available() -> bool {
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join("iptables"))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    find_in_path("iptables").is_some()
+}
+
+/// An executable file named `name` in a PATH directory.
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 fn enable_ip_forward() -> Result<(), NetworkError> {

@@ -24,7 +24,7 @@ struct Fixture {
     net: Arc<CniNetwork>,
     config: CniConfig,
     bridge: String,
-    /// The /24 network, as its first three octets.
+    /// The network's first three octets.
     prefix: [u8; 3],
     uids: Vec<String>,
     _state: tempfile::TempDir,
@@ -34,6 +34,10 @@ struct Fixture {
 impl Fixture {
     /// `tag` distinguishes the tests of this binary (same pid): 0..=9.
     fn new(tag: u8, masquerade: bool) -> Fixture {
+        Fixture::with_prefix_len(tag, masquerade, 24)
+    }
+
+    fn with_prefix_len(tag: u8, masquerade: bool, len: u8) -> Fixture {
         let pid = std::process::id();
         let bridge = format!("clt{}x{tag}", pid % 100_000);
         let prefix = [10, 230 + tag, (pid % 250) as u8];
@@ -41,7 +45,7 @@ impl Fixture {
         let netns = tempfile::tempdir().expect("netns dir");
         let mut config = CniConfig::new(
             state.path().join("cni"),
-            format!("{}.{}.{}.0/24", prefix[0], prefix[1], prefix[2]),
+            format!("{}.{}.{}.0/{len}", prefix[0], prefix[1], prefix[2]),
         );
         config.bridge = bridge.clone();
         config.netns_dir = netns.path().to_path_buf();
@@ -272,6 +276,64 @@ async fn a_vanished_namespace_is_recovered() {
     fx.net.teardown(&d.uid).await.expect("teardown d");
     assert_eq!(fx.ipam_entries(), Vec::<String>::new());
     assert!(fx.net.list().await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_pods_get_distinct_addresses() {
+    let mut fx = Fixture::new(2, true);
+    let pods: Vec<PodRef> = (0..6).map(|i| fx.pod(&format!("p{i}"))).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for pod in pods.clone() {
+        let net = fx.net.clone();
+        tasks.spawn(async move { net.setup(&pod).await.map(|a| (pod.uid, a)) });
+    }
+    let mut ips = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (uid, att) = done.expect("task").expect("concurrent setup");
+        assert!(fx.in_cidr(att.ip), "{uid}: {} outside the pod CIDR", att.ip);
+        ips.push(att.ip);
+    }
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), pods.len(), "addresses handed out twice: {ips:?}");
+    assert_eq!(fx.ipam_entries().len(), pods.len());
+
+    let mut teardowns = tokio::task::JoinSet::new();
+    for pod in pods {
+        let net = fx.net.clone();
+        teardowns.spawn(async move { net.teardown(&pod.uid).await });
+    }
+    while let Some(done) = teardowns.join_next().await {
+        done.expect("task").expect("concurrent teardown");
+    }
+    assert!(fx.net.list().await.expect("list").is_empty());
+    assert_eq!(fx.ipam_entries(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_failed_setup_is_explained_and_undone() {
+    // A /30: the gateway and one pod.
+    let mut fx = Fixture::with_prefix_len(3, true, 30);
+    let first = fx.pod("first");
+    let second = fx.pod("second");
+    let att = fx.net.setup(&first).await.expect("setup first");
+    let err = fx
+        .net
+        .setup(&second)
+        .await
+        .expect_err("a full range")
+        .to_string();
+    for want in [
+        "CNI ADD bridge (eth0)",
+        &second.uid,
+        "no IP addresses available",
+    ] {
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+    }
+    assert!(!fx.net.netns_path(&second.uid).exists());
+    assert_eq!(fx.net.list().await.expect("list"), vec![first.uid.clone()]);
+    assert_eq!(fx.ipam_entries(), vec![att.ip.to_string()]);
+    fx.net.teardown(&first.uid).await.expect("teardown first");
 }
 
 #[test]
