@@ -3,5 +3,7 @@
 //! status, and serves their logs to the API server.
 
 pub mod cni;
+pub mod logs;
 pub mod network;
 pub mod runtime;
+pub mod server;
