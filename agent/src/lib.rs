@@ -5,5 +5,6 @@
 pub mod cni;
 pub mod logs;
 pub mod network;
+pub mod oci;
 pub mod runtime;
 pub mod server;
