@@ -17,7 +17,7 @@ const STATE_POLL: Duration = Duration::from_millis(20);
 const BUSYBOX: &str = "/usr/bin/busybox";
 const RUNC: &str = "/usr/sbin/runc";
 const APPLETS: &[&str] = &[
-    "sh", "echo", "sleep", "cat", "ls", "test", "true", "false", "id",
+    "sh", "echo", "sleep", "cat", "ls", "test", "true", "false", "id", "dd",
 ];
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -429,6 +429,34 @@ async fn a_running_container_execs_stops_and_survives_a_runtime_restart() {
         ));
     }
     assert!(f.runtime.list().await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn a_container_over_its_memory_limit_is_oom_killed() {
+    let mut f = Fixture::new();
+    // dd's 256 MiB buffer, filled from /dev/zero, cannot fit in 32 MiB.
+    let mut spec = f.spec(
+        "oom",
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"],
+    );
+    spec.memory_limit_bytes = Some(32 << 20);
+    f.runtime
+        .create_and_start(&spec)
+        .await
+        .expect("create_and_start");
+    let state = f
+        .wait_for(&spec.id, "exited", |s| {
+            matches!(s, ContainerState::Exited { .. })
+        })
+        .await;
+    let ContainerState::Exited {
+        exit_code, reason, ..
+    } = state
+    else {
+        unreachable!()
+    };
+    assert_eq!((exit_code, reason.as_str()), (137, "OOMKilled"));
+    f.runtime.remove(&spec.id).await.expect("remove");
 }
 
 #[tokio::test]

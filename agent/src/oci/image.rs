@@ -1,7 +1,8 @@
 //! The node's image store: OCI content (`blobs/sha256/<hex>`) with an index of references,
 //! filled by importing OCI image layouts (a directory, or a tar of one, plain or gzip).
 //!
-//! Layers are unpacked once per layer digest into `<root>/layers/<hex>/` for **overlayfs**:
+//! The store is one directory (`<agent root>/images`): `blobs/sha256/<hex>`, `index.json`,
+//! and `layers/<hex>/`, each layer unpacked once per layer digest for **overlayfs**:
 //! a container's root is an overlay mount whose lower directories are its image's layers
 //! (top layer first) with a per-container upper and work directory. OCI whiteouts are
 //! converted to overlayfs' form while unpacking: `.wh.<name>` becomes a character device
@@ -169,17 +170,17 @@ struct IndexEntry {
     manifest: String,
 }
 
-/// The image store under `<root>/images` (content, index) and `<root>/layers`.
+/// The image store: one directory holding `blobs/`, `index.json` and `layers/`.
 #[derive(Debug)]
 pub struct ImageStore {
     root: PathBuf,
 }
 
 impl ImageStore {
-    /// Opens (creating the directories of) the store under `root` — the agent's runtime
-    /// root, e.g. `/var/lib/clipper/agent`.
-    pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
-        let store = ImageStore { root: root.into() };
+    /// Opens (creating the directories of) the store in `dir` — the runtime keeps it in
+    /// `<root>/images`, e.g. `/var/lib/clipper/agent/images`.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
+        let store = ImageStore { root: dir.into() };
         for dir in [store.blobs_dir(), store.layers_dir(), store.tmp_dir()] {
             fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
@@ -187,7 +188,7 @@ impl ImageStore {
     }
 
     fn images_dir(&self) -> PathBuf {
-        self.root.join("images")
+        self.root.clone()
     }
     fn blobs_dir(&self) -> PathBuf {
         self.images_dir().join("blobs").join("sha256")
@@ -444,7 +445,7 @@ impl ImageStore {
             .collect()
     }
 
-    /// Unpacks a layer blob into `<root>/layers/<hex>/` unless already there.
+    /// Unpacks a layer blob into `layers/<hex>/` unless already there.
     fn ensure_layer(
         &self,
         layer: &Descriptor,

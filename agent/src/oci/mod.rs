@@ -3,9 +3,9 @@
 //!
 //! On-disk layout under the runtime's root (`/var/lib/clipper/agent` in production):
 //!
-//! - `images/` — the image store ([`image::ImageStore`]): `blobs/sha256/<hex>` and
-//!   `index.json`, the references and the manifests they name.
-//! - `layers/<hex>/` — each layer blob unpacked once, whiteouts in overlayfs' form.
+//! - `images/` — the image store ([`image::ImageStore`]): `blobs/sha256/<hex>`,
+//!   `index.json` (the references and the manifests they name), and `layers/<hex>/`,
+//!   each layer blob unpacked once, whiteouts in overlayfs' form.
 //! - `containers/<id>/` — one per container: `meta.json` (who it belongs to),
 //!   `config.json` (the OCI bundle's), `rootfs/` (the overlay mount), `upper/` and
 //!   `work/` (the overlay's writable part), `start.json` and `exit.json` (written by the
@@ -20,6 +20,9 @@ pub mod runc;
 pub mod shim;
 
 pub use image::{ImageError, ImageStore, ImageSummary};
+
+/// The runc the agent runs by default: found on `PATH` (Debian's is `/usr/sbin/runc`).
+pub const DEFAULT_RUNC: &str = "runc";
 pub use runc::{OciConfig, OciRuntime};
 pub use shim::shim_main;
 

@@ -41,7 +41,7 @@ const STATE_POLL: Duration = Duration::from_millis(10);
 /// Where the runtime keeps its files and how it runs runc and the shim.
 #[derive(Clone, Debug)]
 pub struct OciConfig {
-    /// The runtime's root (`/var/lib/clipper/agent`): `images/`, `layers/`,
+    /// The runtime's root (`/var/lib/clipper/agent`): `images/` (the image store),
     /// `containers/`, `runc/` (see [`super`]).
     pub root: PathBuf,
     /// The runc binary.
@@ -86,8 +86,8 @@ pub struct OciRuntime {
 impl OciRuntime {
     /// Opens the runtime over `config.root`, creating its directories.
     pub fn new(config: OciConfig) -> Result<OciRuntime, RuntimeError> {
-        let images =
-            ImageStore::open(&config.root).map_err(|e| RuntimeError::Failed(e.to_string()))?;
+        let images = ImageStore::open(config.root.join("images"))
+            .map_err(|e| RuntimeError::Failed(e.to_string()))?;
         for dir in [config.root.join("containers"), config.root.join("runc")] {
             fs::create_dir_all(&dir)
                 .map_err(|e| RuntimeError::Failed(format!("creating {}: {e}", dir.display())))?;
