@@ -460,6 +460,25 @@ async fn a_container_over_its_memory_limit_is_oom_killed() {
 }
 
 #[tokio::test]
+async fn a_container_that_cannot_start_reports_runcs_error_and_leaves_nothing() {
+    let mut f = Fixture::new();
+    let spec = f.spec("nocmd", &["/no/such/program"]);
+    let err = f.runtime.create_and_start(&spec).await;
+    match err {
+        Err(RuntimeError::Failed(message)) => {
+            assert!(message.contains("/no/such/program"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        f.runtime.status(&spec.id).await,
+        Err(RuntimeError::NotFound(_))
+    ));
+    assert!(!mounted(&f.rootfs(&spec.id)));
+    assert!(!f.dir.path().join("root/containers").join(&spec.id).exists());
+}
+
+#[tokio::test]
 async fn missing_images_are_pull_errors() {
     let mut f = Fixture::new();
     let info = f

@@ -135,8 +135,14 @@ pub fn shim_main(args: &[String]) -> i32 {
             return 2;
         }
     };
-    // SAFETY: the contract requires a single-threaded caller, so the child is a complete
-    // copy of the process and may go on running Rust code.
+    if let Some(threads) = thread_count().filter(|&n| n > 1) {
+        eprintln!(
+            "clipper shim: called with {threads} threads running; it must be the first thing the program does"
+        );
+        return 2;
+    }
+    // SAFETY: the process is single-threaded (checked above), so the child is a complete
+    // copy of it and may go on running Rust code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         eprintln!("clipper shim: fork: {}", io::Error::last_os_error());
@@ -169,6 +175,15 @@ pub fn shim_main(args: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// The number of threads of this process (`/proc/self/status`), if readable.
+fn thread_count() -> Option<usize> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 fn write_record<T: Serialize>(path: &Path, record: &T) -> io::Result<()> {
