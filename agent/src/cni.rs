@@ -46,6 +46,8 @@ pub const CNI_VERSION: &str = "1.0.0";
 
 /// The interface name inside the pod's namespace.
 pub const POD_IFNAME: &str = "eth0";
+/// The default bridge: not `clipper0`, which is the service proxy's link for ClusterIPs.
+pub const DEFAULT_BRIDGE: &str = "clipper-br0";
 
 /// How long one plugin invocation may run: the bridge plugin's ADD takes tens of
 /// milliseconds, but it and portmap call iptables, which waits for the xtables lock.
@@ -86,7 +88,7 @@ impl CniConfig {
         CniConfig {
             bin_dir: PathBuf::from("/usr/lib/cni"),
             state_dir: state_dir.into(),
-            bridge: "clipper0".to_string(),
+            bridge: DEFAULT_BRIDGE.to_string(),
             pod_cidr: pod_cidr.into(),
             mtu: None,
             netns_dir: PathBuf::from("/run/netns"),
@@ -454,7 +456,7 @@ fn failed(msg: String) -> NetworkError {
 
 /// Parses an IPv4 CIDR whose host bits are zero and that leaves room for a gateway and
 /// at least one pod.
-fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), NetworkError> {
+pub fn parse_cidr(cidr: &str) -> Result<(Ipv4Addr, u8), NetworkError> {
     let bad = |why: &str| failed(format!("pod CIDR {cidr:?}: {why}"));
     let (addr, len) = cidr
         .split_once('/')
@@ -827,10 +829,10 @@ mod tests {
             true,
             json!({
                 "cniVersion": "1.0.0",
-                "name": "clipper0",
+                "name": "clipper-br0",
                 "plugins": [
                     {
-                        "type": "bridge", "bridge": "clipper0", "isGateway": true,
+                        "type": "bridge", "bridge": "clipper-br0", "isGateway": true,
                         "ipMasq": true, "hairpinMode": true,
                         "ipam": {
                             "type": "host-local",
@@ -850,10 +852,10 @@ mod tests {
             true,
             json!({
                 "cniVersion": "1.0.0",
-                "name": "clipper0",
+                "name": "clipper-br0",
                 "plugins": [
                     {
-                        "type": "bridge", "bridge": "clipper0", "isGateway": true,
+                        "type": "bridge", "bridge": "clipper-br0", "isGateway": true,
                         "ipMasq": false, "hairpinMode": true,
                         "ipam": {
                             "type": "host-local",
@@ -871,10 +873,10 @@ mod tests {
             false,
             json!({
                 "cniVersion": "1.0.0",
-                "name": "clipper0",
+                "name": "clipper-br0",
                 "plugins": [
                     {
-                        "type": "bridge", "bridge": "clipper0", "isGateway": true,
+                        "type": "bridge", "bridge": "clipper-br0", "isGateway": true,
                         "ipMasq": false, "hairpinMode": true, "mtu": 1400,
                         "ipam": {
                             "type": "host-local",

@@ -53,6 +53,16 @@ pub enum ClientError {
     Unreachable(u32, String),
 }
 
+impl ClientError {
+    /// The HTTP status code of a server's answer; `None` for transport failures.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            ClientError::Status(s) => Some(s.code),
+            _ => None,
+        }
+    }
+}
+
 /// Where the API server is and who we are.
 #[derive(Clone)]
 pub struct Credentials {
