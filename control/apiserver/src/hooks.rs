@@ -1,6 +1,7 @@
 //! Kind-specific server behaviour around the generic operations of [`crate::api`]:
 //! custom-resource schemas, Service ClusterIP and NodePort allocation, server-side apply,
-//! and the subresources (`scale`, `binding`, `eviction`, `finalize`, `token`, reviews).
+//! and the subresources (`scale`, `binding`, `eviction`, `finalize`, `token`, reviews, and
+//! `log`, proxied to the node agent by [`crate::kubelet`]).
 
 use crate::http::ReqBody;
 use clipper_proto::Time;
@@ -656,7 +657,8 @@ pub async fn subresource(
                 format,
             ))
         }
-        ("log" | "exec" | "attach" | "portforward", _) => {
+        ("log", "get") => crate::kubelet::pod_log(server, scope, name, query).await,
+        ("exec" | "attach" | "portforward", _) => {
             let pod = api.get(scope, name).await?;
             let node = downcast::<Pod>(pod.as_ref())
                 .and_then(|p| p.spec.as_ref())
@@ -666,7 +668,7 @@ pub async fn subresource(
                     "pod {name} does not have a host assigned"
                 ))),
                 Some(node) => Err(ApiError::service_unavailable(format!(
-                    "no node agent serves {sub} for node {node:?}: Clipper's node agent is not built yet"
+                    "{sub} is not served for node {node:?}: Clipper's node agent does not serve it yet"
                 ))),
             }
         }

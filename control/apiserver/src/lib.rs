@@ -33,6 +33,7 @@ pub mod encryption;
 pub mod fields;
 pub mod hooks;
 pub mod http;
+pub mod kubelet;
 pub mod namespaces;
 pub mod object;
 pub mod openapi;

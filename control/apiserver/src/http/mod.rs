@@ -45,16 +45,24 @@ pub struct Server {
     pub api: Arc<Api>,
     pub security: Arc<Security>,
     openapi: ArcSwap<OpenApi>,
+    /// Connections to node agents (`pods/log`), with the API server's client certificate.
+    pub kubelet: crate::kubelet::KubeletClient,
 }
 
 impl Server {
     pub fn new(api: Arc<Api>, security: Arc<Security>) -> Result<Arc<Server>, ApiError> {
         let openapi =
             OpenApi::with_custom_resources(&[]).map_err(|e| ApiError::internal(e.to_string()))?;
+        let kubelet =
+            crate::kubelet::KubeletClient::new(&security.ca, clipper_proto::Time::now().0)
+                .map_err(|e| {
+                    ApiError::internal(format!("the node agents' client certificate: {e}"))
+                })?;
         Ok(Arc::new(Server {
             api,
             security,
             openapi: ArcSwap::from_pointee(openapi),
+            kubelet,
         }))
     }
 

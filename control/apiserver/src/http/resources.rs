@@ -279,11 +279,15 @@ pub async fn handle(
         resource_request: true,
         field_selector: &field_requirements,
     })?;
-    let format = response::negotiate(
+    let format = match response::negotiate(
         req.headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok()),
-    )?;
+    ) {
+        // pods/log answers text/plain whatever is asked (as kube's); its errors are JSON.
+        Err(_) if path.subresource.as_deref() == Some("log") => response::Format::Json,
+        f => f?,
+    };
     let scope = Scope {
         served: served.clone(),
         namespace: path.namespace.clone(),

@@ -1,0 +1,720 @@
+//! The API server as a client of node agents (kubelets): `pods/log` proxied to the agent
+//! of the pod's node, as kube-apiserver's `LogREST` and `LogLocation` do.
+//!
+//! The agent is found from its Node: `status.addresses` (InternalIP first, then Hostname,
+//! then the other types) and `status.daemonEndpoints.kubeletEndpoint.Port`. The connection
+//! is HTTPS with the client certificate `kube-apiserver-kubelet-client` (group
+//! `system:masters`) issued from the cluster CA at start; the agent's serving certificate is
+//! not verified, as kube-apiserver without `--kubelet-certificate-authority`. The agent's
+//! body is streamed back unchanged as `text/plain`; its error statuses become Status
+//! objects as kube's `GenericHttpResponseChecker` makes them.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clipper_proto::api::core::v1::{Node, Pod};
+use http::{Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::admission::{FieldError, Path};
+use crate::api::Scope;
+use crate::auth::pki::{self, CertificateAuthority, PkiError};
+use crate::http::{Body, Query, Server};
+use crate::object::downcast;
+use crate::status::{ApiError, Cause};
+
+/// The API server's identity towards node agents (kubeadm's name for it).
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+/// Its group: node agents let masters read logs.
+pub const KUBELET_CLIENT_GROUP: &str = "system:masters";
+/// The agent's port when the Node does not say (kube-apiserver's `--kubelet-port`).
+pub const DEFAULT_KUBELET_PORT: u16 = 10250;
+/// Connecting to an agent, TLS included: an agent that does not answer within this is down.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Waiting for the agent's response head: it answers as soon as it has found the file.
+pub const RESPONSE_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of an agent's error body is read (kube's `maxReadLength`).
+pub const MAX_ERROR_BODY_BYTES: usize = 50_000;
+/// Address types tried in order: InternalIP as the agent reports it, then the rest.
+pub const PREFERRED_ADDRESS_TYPES: &[&str] = &[
+    "InternalIP",
+    "Hostname",
+    "InternalDNS",
+    "ExternalIP",
+    "ExternalDNS",
+];
+
+/// Connections to node agents, with the API server's client certificate.
+pub struct KubeletClient {
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl KubeletClient {
+    /// Issues the client certificate from `ca` (valid from `now` for
+    /// [`pki::LEAF_VALIDITY_SECS`]) and builds the TLS configuration.
+    pub fn new(ca: &CertificateAuthority, now: i64) -> Result<KubeletClient, PkiError> {
+        let cert = ca.issue_client_cert(
+            KUBELET_CLIENT_USER,
+            &[KUBELET_CLIENT_GROUP],
+            now,
+            pki::LEAF_VALIDITY_SECS,
+        )?;
+        let provider = pki::crypto_provider();
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
+            .with_client_auth_cert(vec![cert.cert_der()], cert.key_der())?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(KubeletClient {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        })
+    }
+
+    /// `GET https://host:port{path}`; the response with its body unread. Errors are
+    /// kube's for an unreachable kubelet: code 500 and the transport's words.
+    async fn get(
+        &self,
+        endpoint: &NodeEndpoint,
+        path: &str,
+    ) -> Result<Response<hyper::body::Incoming>, ApiError> {
+        let url = format!("https://{}{path}", endpoint.authority());
+        let fail = |why: String| ApiError::new(500, "", format!("Get {url:?}: {why}"));
+        let name = match endpoint.host.parse::<IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(endpoint.host.clone())
+                .map_err(|e| fail(format!("server name: {e}")))?,
+        };
+        let connect = async {
+            let tcp = tokio::net::TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+                .await
+                .map_err(|e| fail(format!("dial tcp {}: {e}", endpoint.authority())))?;
+            let _ = tcp.set_nodelay(true);
+            let tls = self
+                .tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| fail(format!("TLS: {e}")))?;
+            hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .map_err(|e| fail(format!("HTTP: {e}")))
+        };
+        let (mut sender, conn) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| fail("dial tcp: i/o timeout".into()))??;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "node agent connection ended");
+            }
+        });
+        let req = http::Request::get(path)
+            .header(header::HOST, endpoint.authority())
+            .header(header::USER_AGENT, "clipper-apiserver")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| fail(e.to_string()))?;
+        tokio::time::timeout(RESPONSE_HEADER_TIMEOUT, sender.send_request(req))
+            .await
+            .map_err(|_| fail("timeout awaiting response headers".into()))?
+            .map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// Accepts any serving certificate (kube-apiserver's default towards kubelets), while still
+/// checking that the handshake is signed by the key the certificate names.
+#[derive(Debug)]
+struct AnyServerCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Where a node's agent listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeEndpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl NodeEndpoint {
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A node's agent endpoint from its status, or kube's message when it has no address.
+pub fn node_endpoint(node: &Node) -> Result<NodeEndpoint, String> {
+    let status = node.status.as_ref();
+    let addresses = status.and_then(|s| s.addresses.as_deref()).unwrap_or(&[]);
+    let host = PREFERRED_ADDRESS_TYPES
+        .iter()
+        .find_map(|t| {
+            addresses
+                .iter()
+                .find(|a| a.type_ == *t && !a.address.is_empty())
+        })
+        .map(|a| a.address.clone())
+        .ok_or_else(|| {
+            let known: Vec<String> = addresses
+                .iter()
+                .map(|a| format!("{{{} {}}}", a.type_, a.address))
+                .collect();
+            format!(
+                "no preferred addresses found; known addresses: [{}]",
+                known.join(" ")
+            )
+        })?;
+    let port = status
+        .and_then(|s| s.daemon_endpoints.as_ref())
+        .and_then(|d| d.kubelet_endpoint.as_ref())
+        .map(|e| e.port)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(DEFAULT_KUBELET_PORT);
+    Ok(NodeEndpoint { host, port })
+}
+
+/// `PodLogOptions` from the query, as kube's parameter codec decodes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodLogOptions {
+    pub container: Option<String>,
+    pub follow: bool,
+    pub previous: bool,
+    pub timestamps: bool,
+    pub since_seconds: Option<i64>,
+    /// RFC 3339, seconds precision, UTC.
+    pub since_time: Option<String>,
+    pub tail_lines: Option<i64>,
+    pub limit_bytes: Option<i64>,
+}
+
+fn parse_bool(query: &Query, key: &str) -> Result<bool, ApiError> {
+    match query.get(key) {
+        None | Some("") => Ok(false),
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "{key}: strconv.ParseBool: parsing {v:?}: invalid syntax"
+        ))),
+    }
+}
+
+fn parse_int(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
+    match query.get(key) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "{key}: strconv.ParseInt: parsing {v:?}: invalid syntax"
+            ))
+        }),
+    }
+}
+
+impl PodLogOptions {
+    pub fn from_query(query: &Query) -> Result<PodLogOptions, ApiError> {
+        let since_time = match query.get("sinceTime").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => {
+                let t = clipper_proto::Time::parse(v).map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "sinceTime: parsing time {v:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse"
+                    ))
+                })?;
+                Some(t.to_string())
+            }
+        };
+        Ok(PodLogOptions {
+            container: query
+                .get("container")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            follow: parse_bool(query, "follow")?,
+            previous: parse_bool(query, "previous")?,
+            timestamps: parse_bool(query, "timestamps")?,
+            since_seconds: parse_int(query, "sinceSeconds")?,
+            since_time,
+            tail_lines: parse_int(query, "tailLines")?,
+            limit_bytes: parse_int(query, "limitBytes")?,
+        })
+    }
+
+    /// `ValidatePodLogOptions`: 422 `PodLogOptions "name" is invalid: ...`.
+    pub fn validate(&self, name: &str) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        if let Some(n) = self.tail_lines.filter(|n| *n < 0) {
+            errors.push(FieldError::invalid(
+                &Path::new("tailLines"),
+                n,
+                "must be greater than or equal to 0",
+            ));
+        }
+        if let Some(n) = self.limit_bytes.filter(|n| *n < 1) {
+            errors.push(FieldError::invalid(
+                &Path::new("limitBytes"),
+                n,
+                "must be greater than 0",
+            ));
+        }
+        match (self.since_seconds, &self.since_time) {
+            (Some(_), Some(_)) => errors.push(FieldError::forbidden(
+                &Path::new(""),
+                "at most one of `sinceTime` or `sinceSeconds` may be specified",
+            )),
+            (Some(n), None) if n < 1 => errors.push(FieldError::invalid(
+                &Path::new("sinceSeconds"),
+                n,
+                "must be greater than 0",
+            )),
+            _ => {}
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid("", "PodLogOptions", name, &errors))
+        }
+    }
+
+    /// The agent's query, as `LogLocation` writes it.
+    pub fn agent_query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if self.follow {
+            q.append_pair("follow", "true");
+        }
+        if self.previous {
+            q.append_pair("previous", "true");
+        }
+        if self.timestamps {
+            q.append_pair("timestamps", "true");
+        }
+        if let Some(n) = self.since_seconds {
+            q.append_pair("sinceSeconds", &n.to_string());
+        }
+        if let Some(t) = &self.since_time {
+            q.append_pair("sinceTime", t);
+        }
+        if let Some(n) = self.tail_lines {
+            q.append_pair("tailLines", &n.to_string());
+        }
+        if let Some(n) = self.limit_bytes {
+            q.append_pair("limitBytes", &n.to_string());
+        }
+        q.finish()
+    }
+}
+
+/// The container a log request is about: the one asked for, which must exist, or the
+/// pod's only container. kube's messages.
+pub fn choose_container(pod: &Pod, name: &str, asked: Option<&str>) -> Result<String, ApiError> {
+    let spec = pod.spec.as_ref();
+    let containers: Vec<&str> = spec
+        .map(|s| s.containers.iter().map(|c| c.name.as_str()).collect())
+        .unwrap_or_default();
+    let init: Vec<&str> = spec
+        .and_then(|s| s.init_containers.as_ref())
+        .map(|cs| cs.iter().map(|c| c.name.as_str()).collect())
+        .unwrap_or_default();
+    let ephemeral: Vec<&str> = spec
+        .and_then(|s| s.ephemeral_containers.as_ref())
+        .map(|cs| cs.iter().map(|c| c.name.as_str()).collect())
+        .unwrap_or_default();
+    match asked {
+        Some(c) => {
+            if containers.contains(&c) || init.contains(&c) || ephemeral.contains(&c) {
+                Ok(c.to_string())
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )))
+            }
+        }
+        None => match containers.as_slice() {
+            [only] => Ok(only.to_string()),
+            [] => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}"
+            ))),
+            many => {
+                let mut message = format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    many.join(" ")
+                );
+                if !init.is_empty() {
+                    message.push_str(&format!(
+                        " or one of the init containers: [{}]",
+                        init.join(" ")
+                    ));
+                }
+                Err(ApiError::bad_request(message))
+            }
+        },
+    }
+}
+
+/// The Status for an agent's error response (kube's `GenericHttpResponseChecker`).
+pub fn agent_error(code: u16, body: &str, pod: &str) -> ApiError {
+    let text = body.trim_end().to_string();
+    let about = |mut e: ApiError| {
+        e.kind = Some("pods/log".into());
+        e.name = (!pod.is_empty()).then(|| pod.to_string());
+        e
+    };
+    match code {
+        400 => ApiError::bad_request(text),
+        500 => ApiError::internal(text),
+        _ => {
+            let (reason, message) = match code {
+                401 => (
+                    "Unauthorized",
+                    "the server has asked for the client to provide credentials".to_string(),
+                ),
+                403 => ("Forbidden", text.clone()),
+                404 => (
+                    "NotFound",
+                    "the server could not find the requested resource".to_string(),
+                ),
+                405 => (
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource".to_string(),
+                ),
+                409 => ("Conflict", "the server reported a conflict".to_string()),
+                422 => (
+                    "Invalid",
+                    "the server rejected our request due to an error in our request".to_string(),
+                ),
+                429 => (
+                    "TooManyRequests",
+                    "the server has received too many requests and has asked us to try again later"
+                        .to_string(),
+                ),
+                504 => (
+                    "Timeout",
+                    "the server was unable to return a response in the time allotted, but may still be processing the request"
+                        .to_string(),
+                ),
+                c if c >= 500 => (
+                    "InternalError",
+                    format!(
+                        "an error on the server ({text:?}) has prevented the request from succeeding"
+                    ),
+                ),
+                c => (
+                    "",
+                    format!(
+                        "the server responded with the status code {c} but did not return more information"
+                    ),
+                ),
+            };
+            let mut e = about(ApiError::new(
+                code,
+                reason,
+                format!("{message} ( pods/log {pod})"),
+            ));
+            // kube leaves the agent's words out; they are kept here as a cause.
+            if !text.is_empty() && code != 403 {
+                e.causes.push(Cause {
+                    reason: "UnexpectedServerResponse".into(),
+                    message: text,
+                    field: String::new(),
+                });
+            }
+            e
+        }
+    }
+}
+
+/// `GET pods/{name}/log`: validates the options, finds the container and the node's
+/// agent, and streams the agent's answer back.
+pub async fn pod_log(
+    server: &Server,
+    scope: &Scope,
+    name: &str,
+    query: &Query,
+) -> Result<Response<Body>, ApiError> {
+    let opts = PodLogOptions::from_query(query)?;
+    opts.validate(name)?;
+    let obj = server.api.get(scope, name).await?;
+    let pod = downcast::<Pod>(obj.as_ref())
+        .ok_or_else(|| ApiError::internal("pods/log on an object that is not a pod"))?;
+    let container = choose_container(pod, name, opts.container.as_deref())?;
+    let Some(node_name) = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty())
+    else {
+        // Not scheduled: kube answers with no content.
+        let mut resp = Response::new(crate::http::response::full(Bytes::new()));
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        return Ok(resp);
+    };
+    let nodes = server
+        .api
+        .served
+        .load()
+        .get("", "v1", "nodes")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("nodes are not served"))?;
+    let node_obj = server
+        .api
+        .get(
+            &Scope {
+                served: nodes,
+                namespace: None,
+            },
+            &node_name,
+        )
+        .await?;
+    let node = downcast::<Node>(node_obj.as_ref())
+        .ok_or_else(|| ApiError::internal("a node object that is not a Node"))?;
+    let endpoint = node_endpoint(node).map_err(ApiError::internal)?;
+    let namespace = scope.namespace.as_deref().unwrap_or_default();
+    let mut path = format!("/containerLogs/{namespace}/{name}/{container}");
+    let q = opts.agent_query();
+    if !q.is_empty() {
+        path.push('?');
+        path.push_str(&q);
+    }
+    let resp = server.kubelet.get(&endpoint, &path).await?;
+    let code = resp.status().as_u16();
+    if !(200..=206).contains(&code) {
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Err(agent_error(code, &String::from_utf8_lossy(&body), name));
+    }
+    let body = resp.into_body();
+    let stream = futures_util::stream::unfold(body, |mut body| async move {
+        loop {
+            match body.frame().await? {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some((Ok::<_, Infallible>(hyper::body::Frame::data(data)), body));
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a node agent's log stream broke");
+                    return None;
+                }
+            }
+        }
+    });
+    let mut out = Response::new(http_body_util::StreamBody::new(stream).boxed());
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clipper_proto::api::core::v1::{
+        Container, DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeStatus, PodSpec,
+    };
+
+    fn pod(containers: &[&str], init: &[&str]) -> Pod {
+        let c = |n: &&str| Container {
+            name: n.to_string(),
+            ..Default::default()
+        };
+        Pod {
+            spec: Some(PodSpec {
+                containers: containers.iter().map(c).collect(),
+                init_containers: (!init.is_empty()).then(|| init.iter().map(c).collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_container_is_chosen_as_kube_chooses_it() {
+        assert_eq!(
+            choose_container(&pod(&["a"], &[]), "p", None),
+            Ok("a".into())
+        );
+        assert_eq!(
+            choose_container(&pod(&["a", "b"], &["i"]), "p", Some("i")),
+            Ok("i".into())
+        );
+        let e = choose_container(&pod(&["a", "b"], &[]), "p", None).expect_err("two");
+        assert_eq!(e.code, 400);
+        assert_eq!(
+            e.message,
+            "a container name must be specified for pod p, choose one of: [a b]"
+        );
+        let e = choose_container(&pod(&["a", "b"], &["i", "j"]), "p", None).expect_err("two");
+        assert_eq!(
+            e.message,
+            "a container name must be specified for pod p, choose one of: [a b] or one of the init containers: [i j]"
+        );
+        let e = choose_container(&pod(&["a"], &[]), "p", Some("z")).expect_err("unknown");
+        assert_eq!(e.message, "container z is not valid for pod p");
+    }
+
+    #[test]
+    fn options_decode_validate_and_forward() {
+        let q = Query::parse(
+            "container=c&follow=true&tailLines=3&timestamps=1&sinceTime=2024-05-01T10:00:00%2B02:00&insecureSkipTLSVerifyBackend=true",
+        );
+        let o = PodLogOptions::from_query(&q).expect("options");
+        assert_eq!(o.container.as_deref(), Some("c"));
+        o.validate("p").expect("valid");
+        assert_eq!(
+            o.agent_query(),
+            "follow=true&timestamps=true&sinceTime=2024-05-01T08%3A00%3A00Z&tailLines=3"
+        );
+        let bad = PodLogOptions::from_query(&Query::parse("tailLines=x")).expect_err("bad");
+        assert_eq!(bad.code, 400);
+        let bad = PodLogOptions::from_query(&Query::parse("follow=yes")).expect_err("bad");
+        assert_eq!(bad.code, 400);
+        let invalid = |q: &str| {
+            PodLogOptions::from_query(&Query::parse(q))
+                .expect("decodes")
+                .validate("p")
+                .expect_err("invalid")
+        };
+        let e = invalid("tailLines=-1");
+        assert_eq!(e.code, 422);
+        assert_eq!(
+            e.message,
+            "PodLogOptions \"p\" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0"
+        );
+        assert_eq!(
+            invalid("limitBytes=0").message,
+            "PodLogOptions \"p\" is invalid: limitBytes: Invalid value: 0: must be greater than 0"
+        );
+        assert_eq!(
+            invalid("sinceSeconds=-5").message,
+            "PodLogOptions \"p\" is invalid: sinceSeconds: Invalid value: -5: must be greater than 0"
+        );
+        assert_eq!(
+            invalid("sinceSeconds=5&sinceTime=2024-05-01T10:00:00Z").message,
+            "PodLogOptions \"p\" is invalid: []: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified"
+        );
+    }
+
+    #[test]
+    fn the_endpoint_prefers_the_internal_ip_and_defaults_the_port() {
+        let addr = |t: &str, a: &str| NodeAddress {
+            type_: t.into(),
+            address: a.into(),
+        };
+        let mut node = Node {
+            status: Some(NodeStatus {
+                addresses: Some(vec![addr("Hostname", "n1"), addr("InternalIP", "10.0.0.5")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            node_endpoint(&node),
+            Ok(NodeEndpoint {
+                host: "10.0.0.5".into(),
+                port: DEFAULT_KUBELET_PORT
+            })
+        );
+        if let Some(s) = node.status.as_mut() {
+            s.addresses = Some(vec![addr("Hostname", "n1")]);
+            s.daemon_endpoints = Some(NodeDaemonEndpoints {
+                kubelet_endpoint: Some(DaemonEndpoint { port: 12345 }),
+            });
+        }
+        assert_eq!(
+            node_endpoint(&node),
+            Ok(NodeEndpoint {
+                host: "n1".into(),
+                port: 12345
+            })
+        );
+        node.status = None;
+        assert_eq!(
+            node_endpoint(&node),
+            Err("no preferred addresses found; known addresses: []".into())
+        );
+    }
+
+    #[test]
+    fn agent_errors_become_kubes_statuses() {
+        let e = agent_error(
+            400,
+            "previous terminated container \"c\" in pod \"p\" not found\n",
+            "p",
+        );
+        assert_eq!((e.code, e.reason), (400, "BadRequest"));
+        assert_eq!(
+            e.message,
+            "previous terminated container \"c\" in pod \"p\" not found"
+        );
+        let e = agent_error(404, "pod \"p\" does not exist\n", "p");
+        assert_eq!((e.code, e.reason), (404, "NotFound"));
+        assert_eq!(
+            e.message,
+            "the server could not find the requested resource ( pods/log p)"
+        );
+        let e = agent_error(
+            403,
+            "Forbidden (user=x, verb=get, resource=nodes, subresource=proxy)",
+            "p",
+        );
+        assert_eq!(
+            e.message,
+            "Forbidden (user=x, verb=get, resource=nodes, subresource=proxy) ( pods/log p)"
+        );
+        assert_eq!(
+            agent_error(500, "boom", "p").message,
+            "Internal error occurred: boom"
+        );
+    }
+}
