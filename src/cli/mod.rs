@@ -1,6 +1,6 @@
 //! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
-//! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events` and
-//! `describe`, with kubectl's meaning, flags, output and exit codes, over the REST client
+//! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events`,
+//! `describe` and `logs`, with kubectl's meaning, flags, output and exit codes, over the REST client
 //! of `proto/client`.
 //!
 //! - `mod.rs` — the subcommands, the kubeconfig and namespace, errors and exit codes;
@@ -10,8 +10,8 @@
 //! - `jsonpath.rs` — kubectl's JSONPath templates (`{range}`/`{end}`, literals) over the
 //!   API server's path evaluator;
 //! - `get.rs`, `apply.rs` (apply, create), `delete.rs`, `modify.rs` (patch, label,
-//!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events) and
-//!   `describe.rs` — one verb group each.
+//!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events),
+//!   `describe.rs` and `logs.rs` — one verb group each.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +29,7 @@ mod discovery;
 mod get;
 mod info;
 mod jsonpath;
+mod logs;
 mod modify;
 mod output;
 
@@ -63,6 +64,8 @@ pub enum Verb {
     Events(info::EventsArgs),
     /// Show details of pods and nodes, with their events (kubectl describe).
     Describe(describe::DescribeArgs),
+    /// Print the logs for a container in a pod (kubectl logs).
+    Logs(logs::LogsArgs),
 }
 
 /// Flags every verb takes.
@@ -139,6 +142,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::ApiResources(a) => info::api_resources(a).await,
             Verb::Events(a) => info::events(a).await,
             Verb::Describe(a) => describe::run(a).await,
+            Verb::Logs(a) => logs::run(a).await,
         }
     });
     // Watches and connections end with the runtime; nothing waits on them.

@@ -80,6 +80,37 @@ impl JsonStream {
     }
 }
 
+/// A response body read as it arrives, chunk by chunk (a followed pod log).
+pub struct ByteStream {
+    body: Option<hyper::body::Incoming>,
+}
+
+impl ByteStream {
+    /// The next chunk; `None` when the server ends the response.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, ClientError> {
+        use hyper::body::Body as _;
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                return Ok(None);
+            };
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await {
+                None => {
+                    self.body = None;
+                    return Ok(None);
+                }
+                Some(Err(e)) => return Err(ClientError::Protocol(format!("response body: {e}"))),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A REST client for one API server.
 /// A response as a JSON object on success, or the server's Status.
 pub fn json_result(code: u16, body: &[u8]) -> Result<Value, ClientError> {
@@ -224,6 +255,34 @@ impl RestClient {
             body: Some(body),
             buf: Vec::new(),
         })
+    }
+
+    /// A GET whose body is read as it arrives, as bytes (`pods/log`), without
+    /// [`REQUEST_TIMEOUT`] once the response has begun. A status other than 2xx is the
+    /// server's Status as an error.
+    pub async fn stream_bytes(&self, path: &str, accept: &str) -> Result<ByteStream, ClientError> {
+        let req = self.request(http::Method::GET, path, accept, None, Bytes::new())?;
+        let connect = async {
+            let mut sender = self.sender().await?;
+            sender
+                .send_request(req)
+                .await
+                .map_err(|e| ClientError::Protocol(format!("request: {e}")))
+        };
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, connect)
+            .await
+            .map_err(|_| ClientError::Protocol("the request timed out".into()))??;
+        let code = resp.status().as_u16();
+        let body = resp.into_body();
+        if !(200..300).contains(&code) {
+            let bytes = http_body_util::Limited::new(body, MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|e| ClientError::Protocol(format!("response body: {e}")))?
+                .to_bytes();
+            return json_result(code, &bytes).map(|_| ByteStream { body: None });
+        }
+        Ok(ByteStream { body: Some(body) })
     }
 
     fn request(
