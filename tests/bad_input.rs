@@ -244,6 +244,15 @@ fn bad_requests_get_kubernetes_status_errors_and_change_nothing() {
         .post_json(CMS, &configmap("once"))
         .status(409, "AlreadyExists");
     assert_eq!(s["message"], "configmaps \"once\" already exists");
+    // A Service with a fixed ClusterIP created twice is the same 409, not a 422 about
+    // its own address being taken.
+    let svcs = "/api/v1/namespaces/default/services";
+    let svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "twice"},
+        "spec": {"clusterIP": "10.96.0.77", "ports": [{"port": 80}]}});
+    assert_eq!(c.post_json(svcs, &svc).code, 201);
+    let s = c.post_json(svcs, &svc).status(409, "AlreadyExists");
+    assert_eq!(s["message"], "services \"twice\" already exists");
     let current = c.get(&format!("{CMS}/once")).json();
     let mut stale = current.clone();
     stale["metadata"]["resourceVersion"] = json!("1");

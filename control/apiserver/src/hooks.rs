@@ -126,6 +126,14 @@ pub async fn create(
         admit_pod_priority(server, pod).await?;
     }
     if let Some(svc) = obj.as_any_mut().downcast_mut::<Service>() {
+        // A Service that already exists holds its addresses: creating it again is 409
+        // AlreadyExists, as kube-apiserver answers (its allocation is undone when the
+        // store refuses the duplicate), not a 422 about its own ClusterIP.
+        if let Some(name) = svc.metadata.name.as_deref()
+            && server.api.get(scope, name).await.is_ok()
+        {
+            return Err(ApiError::already_exists("", "services", name));
+        }
         let allocated = crate::services::allocate(&server.api, svc, None, opts.dry_run).await?;
         return match server.api.create(scope, obj, opts).await {
             Ok(o) => Ok(o),

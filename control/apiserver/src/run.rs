@@ -1,7 +1,7 @@
 //! Starting an API server: store, API, bootstrap objects, security, controllers that live
 //! in the API server (CRD serving), TLS, workers, and the admin kubeconfig.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -43,6 +43,19 @@ pub struct ApiServerConfig {
     pub node_port_range: (i32, i32),
     /// More names and addresses for the serving certificate.
     pub extra_sans: Vec<String>,
+    /// The address the `kubernetes` Service's endpoint names; none: the listen address,
+    /// or when that is unspecified the source address of the default route (127.0.0.1
+    /// without one).
+    pub advertise_address: Option<IpAddr>,
+}
+
+/// The source address of the default route, found without sending anything (a UDP
+/// socket's connect only picks a route); `None` without a default route.
+pub fn default_route_ip() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 impl ApiServerConfig {
@@ -60,6 +73,7 @@ impl ApiServerConfig {
             service_cidr: "10.96.0.0/12".into(),
             node_port_range: crate::services::NODE_PORT_RANGE,
             extra_sans: Vec::new(),
+            advertise_address: None,
         }
     }
 }
@@ -211,6 +225,22 @@ pub async fn start_with_store(
     let quic = crate::quic::serve(server.clone(), tls, addr).map_err(|e| {
         ApiError::service_unavailable(format!("listening on {addr} (UDP, QUIC): {e}"))
     })?;
+
+    let advertise = config
+        .advertise_address
+        .or_else(|| (!addr.ip().is_unspecified()).then_some(addr.ip()))
+        .or_else(default_route_ip)
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    // Without it in-cluster clients cannot find the API, but the API itself works.
+    if let Err(e) = crate::services::ensure_kubernetes_service(
+        &server,
+        &config.service_cidr,
+        SocketAddr::new(advertise, addr.port()),
+    )
+    .await
+    {
+        tracing::warn!("the kubernetes Service: {}", e.message);
+    }
 
     let admin = security
         .ca

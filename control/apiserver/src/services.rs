@@ -406,6 +406,158 @@ pub async fn release(api: &Api, allocated: &Allocated) {
     }
 }
 
+/// The API server's own Service, `default/kubernetes`, as kube-apiserver's bootstrap
+/// controller keeps it: the first address of the service range, port 443 (`https`), no
+/// selector, and an EndpointSlice and Endpoints naming `endpoint` — the address and port
+/// the server is reached at. In-cluster clients find the API through it (its DNS name and
+/// the `KUBERNETES_SERVICE_*` variables). Re-run at every start: the endpoint follows
+/// the server's current address.
+pub async fn ensure_kubernetes_service(
+    server: &crate::http::Server,
+    service_cidr: &str,
+    endpoint: std::net::SocketAddr,
+) -> Result<(), ApiError> {
+    let api = &server.api;
+    let ip = crate::auth::pki::first_service_ip(service_cidr)
+        .map_err(|e| ApiError::internal(format!("the kubernetes Service's address: {e}")))?;
+    let scope = |group: &str, version: &str, plural: &str| -> Result<Scope, ApiError> {
+        let served = api
+            .served
+            .load()
+            .get(group, version, plural)
+            .cloned()
+            .ok_or_else(|| ApiError::internal(format!("{plural} not served")))?;
+        Ok(Scope {
+            served,
+            namespace: Some("default".into()),
+        })
+    };
+    let opts = WriteOptions {
+        field_manager: "kube-apiserver".into(),
+        ..Default::default()
+    };
+    let decode = |scope: &Scope,
+                  v: serde_json::Value|
+     -> Result<Box<dyn crate::object::ApiObject>, ApiError> {
+        scope
+            .served
+            .codec
+            .decode_value(v)
+            .map(|d| d.value)
+            .map_err(|e| ApiError::internal(e.to_string()))
+    };
+    let services = scope("", "v1", "services")?;
+    match api.get(&services, "kubernetes").await {
+        Ok(_) => {}
+        Err(e) if e.code == 404 => {
+            let svc = decode(
+                &services,
+                serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {
+                        "name": "kubernetes",
+                        "namespace": "default",
+                        "labels": { "component": "apiserver", "provider": "kubernetes" },
+                    },
+                    "spec": {
+                        "type": "ClusterIP",
+                        "clusterIP": ip.to_string(),
+                        "sessionAffinity": "None",
+                        "ports": [{
+                            "name": "https", "port": 443, "protocol": "TCP",
+                            "targetPort": endpoint.port(),
+                        }],
+                    },
+                }),
+            )?;
+            match crate::hooks::create(server, &services, svc, &opts).await {
+                Ok(_) => {}
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    let family = if endpoint.is_ipv4() { "IPv4" } else { "IPv6" };
+    let wanted = [
+        (
+            scope("discovery.k8s.io", "v1", "endpointslices")?,
+            serde_json::json!({
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": "kubernetes",
+                    "namespace": "default",
+                    "labels": {
+                        "kubernetes.io/service-name": "kubernetes",
+                        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                    },
+                },
+                "addressType": family,
+                "endpoints": [{
+                    "addresses": [endpoint.ip().to_string()],
+                    "conditions": { "ready": true },
+                }],
+                "ports": [{ "name": "https", "port": endpoint.port(), "protocol": "TCP" }],
+            }),
+        ),
+        (
+            scope("", "v1", "endpoints")?,
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {
+                    "name": "kubernetes",
+                    "namespace": "default",
+                    "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" },
+                },
+                "subsets": [{
+                    "addresses": [{ "ip": endpoint.ip().to_string() }],
+                    "ports": [{ "name": "https", "port": endpoint.port(), "protocol": "TCP" }],
+                }],
+            }),
+        ),
+    ];
+    for (scope, want) in wanted {
+        // Endpoints may not name loopback addresses (the slices may, and the service
+        // proxy, which runs on the host, reaches them).
+        if scope.served.plural == "endpoints" && endpoint.ip().is_loopback() {
+            continue;
+        }
+        match api.get(&scope, "kubernetes").await {
+            Ok(current) => {
+                let mut have = current
+                    .to_value()
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                let same = ["endpoints", "subsets", "ports"]
+                    .iter()
+                    .all(|k| have.get(k) == want.get(k));
+                if same {
+                    continue;
+                }
+                for k in ["endpoints", "subsets", "ports", "addressType"] {
+                    if let Some(v) = want.get(k) {
+                        have[k] = v.clone();
+                    }
+                }
+                let object = decode(&scope, have)?;
+                api.update(&scope, "kubernetes", object, None, &opts)
+                    .await?;
+            }
+            Err(e) if e.code == 404 => {
+                match api.create(&scope, decode(&scope, want)?, &opts).await {
+                    Ok(_) => {}
+                    Err(e) if e.code == 409 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
