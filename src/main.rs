@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod cli;
+mod node_agent;
 mod up_config;
 
 /// How often `clipper proxy` checks that its threads still run: how late it notices a failure.
@@ -78,6 +79,68 @@ struct UpArgs {
     /// (kubescheduler.config.k8s.io/v1; profiles, plugins, weights, pluginConfig).
     #[arg(long)]
     scheduler_config: Option<PathBuf>,
+    /// Do not run the node agent (this host then runs no pods).
+    #[arg(long)]
+    no_agent: bool,
+    /// This node's pod address range [default: 10.244.0.0/24].
+    #[arg(long)]
+    pod_cidr: Option<String>,
+    /// The bridge pods attach to [default: clipper-br0].
+    #[arg(long)]
+    pod_bridge: Option<String>,
+    /// The agent's HTTPS port, for container logs [default: 10250].
+    #[arg(long)]
+    agent_port: Option<u16>,
+    /// The address this node is reached at [default: the default route's source].
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+}
+
+/// `clipper agent`'s flags.
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// Credentials for the API server: a kubeconfig with a client certificate (a node's,
+    /// `system:node:<name>` in `system:nodes`, or an admin's).
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// This node's name [default: the host name].
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Where the agent keeps images, containers, pod files and logs.
+    #[arg(long, default_value = "/var/lib/clipper/agent")]
+    root: PathBuf,
+    /// This node's pod address range (unique per node).
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pod_cidr: String,
+    /// The bridge pods attach to.
+    #[arg(long, default_value = "clipper-br0")]
+    pod_bridge: String,
+    /// The agent's HTTPS port, for container logs.
+    #[arg(long, default_value_t = 10250)]
+    port: u16,
+    /// The address this node is reached at [default: the default route's source].
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+    /// The cluster DNS address pods resolve with [default: none: the host's resolvers].
+    #[arg(long)]
+    cluster_dns: Option<std::net::IpAddr>,
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+}
+
+#[derive(Subcommand)]
+enum ImageAction {
+    /// Import an OCI image layout (a directory, or a tar or tar.gz of one) into the node's
+    /// image store.
+    Import {
+        /// The layout directory or archive.
+        path: PathBuf,
+        /// The reference to store it under (default: the layout's ref.name annotation).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the images in the node's image store.
+    Ls,
 }
 
 #[derive(Subcommand)]
@@ -95,6 +158,22 @@ enum ProxyAction {
 enum Command {
     /// Run a one-host cluster: every component that exists, in one process.
     Up(Box<UpArgs>),
+    /// Run the node agent alone, joined to an existing control plane.
+    Agent(Box<AgentArgs>),
+    /// The node's image store (what pods' `image:` names resolve to).
+    Image {
+        #[command(subcommand)]
+        action: ImageAction,
+        /// The agent's directory (`<data-dir>/agent` under `clipper up`).
+        #[arg(long, global = true, default_value = "/var/lib/clipper/agent")]
+        root: PathBuf,
+    },
+    /// The per-container monitor the agent starts (internal).
+    #[command(hide = true)]
+    Shim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// kubectl's verbs (get, apply, create, delete, patch, label, annotate, scale, cordon,
     /// uncordon, api-resources, events, describe): src/cli/.
     #[command(flatten)]
@@ -164,6 +243,13 @@ fn main() -> ExitCode {
     if let Command::Bench { name, args } = &cli.command {
         return report(bench(name.as_deref(), args));
     }
+    if let Command::Shim { args } = &cli.command {
+        let code = clipper_agent::oci::shim::shim_main(args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    if let Command::Image { action, root } = &cli.command {
+        return report(image(action, root));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -193,6 +279,11 @@ fn main() -> ExitCode {
                     proxy_metrics_address,
                     no_preserve_source,
                     scheduler_config,
+                    no_agent,
+                    pod_cidr,
+                    pod_bridge,
+                    agent_port,
+                    node_ip,
                 } = *args;
                 let mut c = match &config {
                     Some(path) => up_config::UpConfig::load(path).map_err(anyhow::Error::msg)?,
@@ -210,8 +301,15 @@ fn main() -> ExitCode {
                     service_node_port_range,
                     service_ip_link,
                     cluster_domain,
-                    proxy_metrics_address
+                    proxy_metrics_address,
+                    pod_cidr,
+                    pod_bridge,
+                    agent_port
                 );
+                if node_ip.is_some() {
+                    c.node_ip = node_ip;
+                }
+                c.agent &= !no_agent;
                 if workers.is_some() {
                     c.workers = workers;
                 }
@@ -233,7 +331,12 @@ fn main() -> ExitCode {
                 action: Some(ProxyAction::Stats { url }),
                 ..
             } => proxy_stats(&url).await,
-            Command::Proxy { .. } | Command::Bench { .. } | Command::Kubectl(_) => {
+            Command::Agent(args) => agent(*args).await,
+            Command::Proxy { .. }
+            | Command::Bench { .. }
+            | Command::Kubectl(_)
+            | Command::Shim { .. }
+            | Command::Image { .. } => {
                 unreachable!("handled before the runtime starts")
             }
         }
@@ -443,6 +546,17 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         dns_ip,
         cluster_domain: c.cluster_domain.clone(),
     });
+    let agent = c.agent.then(|| node_agent::AgentOptions {
+        node_name: c.node_name.clone().unwrap_or_else(host_name),
+        root: c.data_dir.join("agent"),
+        pod_cidr: c.pod_cidr.clone(),
+        pod_bridge: c.pod_bridge.clone(),
+        port: c.agent_port,
+        node_ip: c.node_ip,
+        cluster_dns: c.proxy.then_some(dns_ip),
+        cluster_domain: c.cluster_domain.clone(),
+        ca_pem: String::new(),
+    });
     let scheduler_config = c.scheduler_config.clone();
     let (data_dir, listen, store, service_cidr, workers) = (
         c.data_dir.clone(),
@@ -503,11 +617,21 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         Some(opts) => Some(start_proxy(&running, opts).await?),
         None => None,
     };
-    println!(
-        "clipper: not built yet: the workload controllers (ReplicaSet, Deployment, ...), node agent"
-    );
+    let agent = match agent {
+        Some(opts) => Some(start_node_agent(&running, opts).await?),
+        None => None,
+    };
+    println!("clipper: not built yet: the workload controllers (ReplicaSet, Deployment, ...)");
     println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
+    if let Some((stop, task)) = agent {
+        let _ = stop.send(true);
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("clipper: the node agent had stopped: {e}"),
+            Err(e) => eprintln!("clipper: the node agent's task failed: {e}"),
+        }
+    }
     if let Some(RunningProxy {
         stop,
         task,
@@ -544,6 +668,84 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
     }
     running.shutdown();
     println!("clipper: stopped");
+    Ok(())
+}
+
+/// The node agent, in process but through the API under the node's own identity
+/// (`system:node:<name>` in `system:nodes`, `<data-dir>/agent.kubeconfig`), so that the
+/// node authorizer applies to it as to any agent.
+async fn start_node_agent(
+    running: &clipper_apiserver::run::RunningApiServer,
+    mut opts: node_agent::AgentOptions,
+) -> anyhow::Result<(tokio::sync::watch::Sender<bool>, node_agent::AgentTask)> {
+    let user = format!("system:node:{}", opts.node_name);
+    let kubeconfig = running
+        .component_kubeconfig(&user, &["system:nodes"], "agent.kubeconfig")
+        .map_err(|e| anyhow::anyhow!("the node agent's kubeconfig: {}", e.message))?;
+    let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
+    let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
+    opts.ca_pem = running.ca_pem.clone();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = node_agent::start(quic, opts, stop_rx).await?;
+    Ok((stop, task))
+}
+
+/// `clipper agent`: the node agent alone, until SIGINT or SIGTERM.
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install()?;
+    let creds = clipper_client::Credentials::from_kubeconfig(&args.kubeconfig)?;
+    let ca_pem = node_agent::certificate_pem(&creds.ca);
+    let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
+    let opts = node_agent::AgentOptions {
+        node_name: args.node_name.unwrap_or_else(host_name),
+        root: args.root,
+        pod_cidr: args.pod_cidr,
+        pod_bridge: args.pod_bridge,
+        port: args.port,
+        node_ip: args.node_ip,
+        cluster_dns: args.cluster_dns,
+        cluster_domain: args.cluster_domain,
+        ca_pem,
+    };
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = node_agent::start(quic, opts, stop_rx).await?;
+    tokio::select! {
+        r = shutdown.wait() => r?,
+        // Fails only if the agent stops by itself (its watch failed for good).
+        _ = std::future::pending::<()>() => {}
+    }
+    let _ = stop.send(true);
+    task.await??;
+    println!("clipper: agent stopped");
+    Ok(())
+}
+
+/// `clipper image import|ls`.
+fn image(action: &ImageAction, root: &std::path::Path) -> anyhow::Result<()> {
+    let store = clipper_agent::oci::image::ImageStore::open(root.join("images"))
+        .map_err(|e| anyhow::anyhow!("the image store under {}: {e}", root.display()))?;
+    match action {
+        ImageAction::Import { path, name } => {
+            let imported = store
+                .import(path, name.as_deref())
+                .map_err(|e| anyhow::anyhow!("importing {}: {e}", path.display()))?;
+            for i in imported {
+                println!("imported {} ({})", i.reference, i.id);
+            }
+        }
+        ImageAction::Ls => {
+            println!("{:<60} {:<20} {:>10}", "REFERENCE", "IMAGE ID", "SIZE");
+            for i in store.list().map_err(|e| anyhow::anyhow!("{e}"))? {
+                let id = i.id.trim_start_matches("sha256:");
+                println!(
+                    "{:<60} {:<20} {:>10}",
+                    i.reference,
+                    &id[..id.len().min(13)],
+                    i.size
+                );
+            }
+        }
+    }
     Ok(())
 }
 

@@ -40,6 +40,17 @@ pub struct UpConfig {
     pub cluster_domain: String,
     /// A KubeSchedulerConfiguration file.
     pub scheduler_config: Option<PathBuf>,
+    /// Run the node agent: this host runs pods.
+    pub agent: bool,
+    /// The pod address range of this node (its Node's podCIDR).
+    pub pod_cidr: String,
+    /// The bridge the pods' interfaces are attached to.
+    pub pod_bridge: String,
+    /// The agent's HTTPS port (container logs for the API server).
+    pub agent_port: u16,
+    /// The address the node is reached at; none: the source address of the default
+    /// route (127.0.0.1 without one).
+    pub node_ip: Option<IpAddr>,
 }
 
 impl Default for UpConfig {
@@ -59,6 +70,11 @@ impl Default for UpConfig {
             cluster_dns: None,
             cluster_domain: "cluster.local".into(),
             scheduler_config: None,
+            agent: true,
+            pod_cidr: "10.244.0.0/24".into(),
+            pod_bridge: "clipper-br0".into(),
+            agent_port: 10250,
+            node_ip: None,
         }
     }
 }
@@ -98,12 +114,23 @@ impl UpConfig {
         if self.cluster_domain.trim_matches('.').is_empty() {
             return Err("cluster-domain must not be empty".into());
         }
-        if self.service_ip_link.is_empty() || self.service_ip_link.len() > 15 {
+        for (key, link) in [
+            ("service-ip-link", &self.service_ip_link),
+            ("pod-bridge", &self.pod_bridge),
+        ] {
+            if link.is_empty() || link.len() > 15 {
+                return Err(format!(
+                    "{key} {link:?}: a link name has 1 to 15 characters"
+                ));
+            }
+        }
+        if self.agent && self.pod_bridge == self.service_ip_link {
             return Err(format!(
-                "service-ip-link {:?}: a link name has 1 to 15 characters",
-                self.service_ip_link
+                "pod-bridge and service-ip-link must differ (both {:?})",
+                self.pod_bridge
             ));
         }
+        clipper_agent::cni::parse_cidr(&self.pod_cidr).map_err(|e| format!("pod-cidr: {e}"))?;
         Ok(())
     }
 }
@@ -155,6 +182,9 @@ mod tests {
                 "1 to 15 characters",
             ),
             ("proxy: maybe", "invalid type"),
+            ("pod-cidr: 10.244.0.0/33", "pod-cidr"),
+            ("pod-bridge: clipper0", "must differ"),
+            ("agent-port: 70000", "invalid value"),
         ] {
             let e = UpConfig::parse(text).unwrap_err();
             assert!(e.contains(want), "{text:?}: {e}");

@@ -347,6 +347,8 @@ fn services_are_reachable_by_cluster_ip_and_node_port_through_the_proxy() {
             "up",
             "--listen",
             "127.0.0.1:0",
+            // Endpoints here are namespaces the test made, not pods.
+            "--no-agent",
             "--node-name",
             "node-1",
             "--data-dir",

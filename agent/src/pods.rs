@@ -97,6 +97,10 @@ pub struct PodWorker {
     init: Vec<ContainerRecord>,
     containers: Vec<ContainerRecord>,
     backoff: HashMap<String, Backoff>,
+    /// Per-container back-off after failures to create or start it (image, config,
+    /// runtime errors), so that a broken container is retried on kubelet's schedule
+    /// rather than every resync.
+    start_backoff: HashMap<String, Backoff>,
     attachment: Option<Attachment>,
     /// Files and volumes written.
     prepared: Option<Prepared>,
@@ -160,6 +164,7 @@ impl PodWorker {
             init,
             containers,
             backoff: HashMap::new(),
+            start_backoff: HashMap::new(),
             attachment: None,
             prepared: None,
             start_time,
@@ -388,10 +393,31 @@ impl PodWorker {
                 self.record(init, i).restart_count + 1
             }
         };
-        if let Err((reason, message)) = self.start(init, i, attempt).await {
-            self.event("Warning", "Failed", &message);
+        let now = Instant::now();
+        if let Some(until) = self.start_backoff.get(&name).and_then(|b| b.until)
+            && until > now
+        {
             let r = self.record(init, i);
-            r.waiting = Some((reason, message));
+            if let Some(w) = r.waiting.as_mut()
+                && w.0 == "ErrImagePull"
+            {
+                w.0 = "ImagePullBackOff".into();
+            }
+            return;
+        }
+        match self.start(init, i, attempt).await {
+            Ok(()) => {
+                self.start_backoff.remove(&name);
+            }
+            Err((reason, message)) => {
+                self.event("Warning", "Failed", &message);
+                self.start_backoff
+                    .entry(name)
+                    .or_default()
+                    .schedule(now, Duration::ZERO);
+                let r = self.record(init, i);
+                r.waiting = Some((reason, message));
+            }
         }
     }
 
@@ -428,18 +454,9 @@ impl PodWorker {
         let info = match self.ctx.runtime.ensure_image(&image, policy).await {
             Ok(info) => info,
             Err(RuntimeError::ImageNeverPull(m)) => return Err(("ErrImageNeverPull".into(), m)),
-            Err(e) => {
-                let reason = if self.record(init, i).waiting.as_ref().map(|w| w.0.as_str())
-                    == Some("ErrImagePull")
-                {
-                    "ImagePullBackOff"
-                } else {
-                    "ErrImagePull"
-                };
-                return Err((reason.into(), e.to_string()));
-            }
+            Err(e) => return Err(("ErrImagePull".into(), e.to_string())),
         };
-        if attempt == 0 || self.record(init, i).image_id.is_empty() {
+        if self.record(init, i).image_id.is_empty() {
             self.event(
                 "Normal",
                 "Pulled",

@@ -21,12 +21,20 @@ pub fn start_process(data_dir: &Path) -> Child {
     start_process_with(data_dir, &[])
 }
 
-/// `clipper up` with extra flags. Without the service proxy: clusters of parallel tests
-/// share this host's network, and each would put its ClusterIPs on the same link; the
-/// proxy's own tests run a cluster inside a network namespace of their own.
+/// `clipper up` with extra flags. Without the service proxy and the node agent: clusters
+/// of parallel tests share this host's network, and each would put its ClusterIPs on the
+/// same link and its pods on the same bridge and agent port; the proxy's and the agent's
+/// own tests run a cluster inside a network namespace of their own.
 pub fn start_process_with(data_dir: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_clipper"))
-        .args(["up", "--listen", "127.0.0.1:0", "--no-proxy", "--data-dir"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-proxy",
+            "--no-agent",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .args(extra)
         .stdout(Stdio::piped())
