@@ -5,6 +5,7 @@
 pub mod cni;
 pub mod env;
 pub mod events;
+pub mod exec;
 pub mod logs;
 pub mod network;
 pub mod node;
@@ -165,6 +166,30 @@ impl server::LogSource for LogIndex {
     }
 }
 
+impl exec::ExecTarget for LogIndex {
+    /// The runtime id of the container's current attempt if it is running (the pod
+    /// workers name containers `{pod uid}-{container}-{attempt}`).
+    fn locate_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<String, server::LogError> {
+        let not_found =
+            || server::LogError::NotFound(format!("container not found (\"{container}\")"));
+        let rx = self.get(namespace, pod).ok_or_else(not_found)?;
+        let logs = rx.borrow();
+        match logs.containers.get(container) {
+            Some(ContainerLogs {
+                current: Some(attempt),
+                running: true,
+                ..
+            }) => Ok(format!("{}-{container}-{attempt}", logs.uid)),
+            _ => Err(not_found()),
+        }
+    }
+}
+
 /// The agent's settings.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -219,6 +244,11 @@ impl Agent {
 
     /// Where the logs server looks up containers.
     pub fn log_source(&self) -> Arc<dyn server::LogSource> {
+        Arc::new(self.log_index.clone())
+    }
+
+    /// Where the exec server looks up running containers.
+    pub fn exec_target(&self) -> Arc<dyn exec::ExecTarget> {
         Arc::new(self.log_index.clone())
     }
 

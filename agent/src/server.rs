@@ -1,6 +1,7 @@
 //! The agent's HTTPS API on kubelet's port (10250): `GET /containerLogs/{namespace}/{pod}/{container}`
 //! with kubelet's query (follow, previous, tailLines, sinceSeconds, sinceTime, timestamps,
-//! limitBytes), streamed chunked as `text/plain`, and `GET /healthz`.
+//! limitBytes), streamed chunked as `text/plain`, `GET /healthz`, and
+//! `GET /exec/{namespace}/{pod}/{container}` upgraded to a WebSocket (`exec.rs`).
 //!
 //! TLS: the serving certificate is self-signed, generated at start (kube-apiserver does not
 //! verify kubelet serving certificates unless told to). Clients present a certificate
@@ -25,6 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::watch;
 
+use crate::exec::ExecService;
 use crate::logs::{self, LogOptions};
 
 /// kubelet's port.
@@ -128,6 +130,15 @@ impl AgentServer {
         config: ServerConfig,
         logs: Arc<dyn LogSource>,
     ) -> Result<AgentServer, ServerError> {
+        AgentServer::start_with_exec(config, logs, None).await
+    }
+
+    /// [`AgentServer::start`], serving exec too when `exec` is given.
+    pub async fn start_with_exec(
+        config: ServerConfig,
+        logs: Arc<dyn LogSource>,
+        exec: Option<ExecService>,
+    ) -> Result<AgentServer, ServerError> {
         let tls = tls_config(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -146,6 +157,7 @@ impl AgentServer {
             listener,
             tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
             logs,
+            exec,
             stop,
         ));
         Ok(AgentServer {
@@ -221,6 +233,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     logs: Arc<dyn LogSource>,
+    exec: Option<ExecService>,
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -242,6 +255,7 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let logs = logs.clone();
+        let exec = exec.clone();
         let mut conn_stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -263,9 +277,16 @@ async fn accept_loop(
             let service = hyper::service::service_fn(move |req| {
                 let logs = logs.clone();
                 let identity = identity.clone();
+                let exec = exec.clone();
                 async move {
                     Ok::<_, Infallible>(
-                        handle(req, identity.as_ref().as_ref(), logs.as_ref()).await,
+                        handle(
+                            req,
+                            identity.as_ref().as_ref(),
+                            logs.as_ref(),
+                            exec.as_ref(),
+                        )
+                        .await,
                     )
                 }
             });
@@ -278,7 +299,7 @@ async fn accept_loop(
             builder
                 .http2()
                 .max_header_list_size(MAX_REQUEST_HEAD_BYTES as u32);
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
@@ -317,7 +338,12 @@ fn identity_of(cert: &CertificateDer<'_>) -> Option<Identity> {
 /// A response body: a buffer or the streamed log.
 pub type Body = BoxBody<Bytes, Infallible>;
 
-fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
+/// An empty body (a 101's).
+pub(crate) fn empty() -> Body {
+    http_body_util::Empty::new().boxed()
+}
+
+pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     let mut body = message.into();
     if !body.ends_with('\n') {
         body.push('\n');
@@ -337,6 +363,7 @@ async fn handle(
     req: Request<Incoming>,
     identity: Option<&Option<Identity>>,
     source: &dyn LogSource,
+    exec: Option<&ExecService>,
 ) -> Response<Body> {
     let path = req.uri().path();
     if req.uri().to_string().len() > MAX_URI_BYTES {
@@ -347,6 +374,13 @@ async fn handle(
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok"),
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed"),
         };
+    }
+    if let Some(rest) = path.strip_prefix("/exec/") {
+        if let Err(resp) = authorize(identity) {
+            return resp;
+        }
+        let rest = rest.to_string();
+        return crate::exec::handle(req, &rest, exec);
     }
     let Some(rest) = path.strip_prefix("/containerLogs/") else {
         return text(StatusCode::NOT_FOUND, "404 page not found");

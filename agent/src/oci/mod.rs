@@ -15,6 +15,7 @@
 //! The container's output goes to the log path its spec names, in the CRI log format.
 
 pub mod bundle;
+pub mod exec;
 pub mod image;
 pub mod runc;
 pub mod shim;

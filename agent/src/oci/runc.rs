@@ -103,12 +103,17 @@ impl OciRuntime {
         &self.images
     }
 
-    fn container_dir(&self, id: &str) -> PathBuf {
+    pub(super) fn container_dir(&self, id: &str) -> PathBuf {
         self.config.root.join("containers").join(id)
     }
 
-    fn runc_root(&self) -> PathBuf {
+    pub(super) fn runc_root(&self) -> PathBuf {
         self.config.root.join("runc")
+    }
+
+    /// The runc binary.
+    pub(super) fn runc_program(&self) -> &Path {
+        &self.config.runc
     }
 
     fn read_meta(&self, id: &str) -> Result<Meta, RuntimeError> {
