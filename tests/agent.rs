@@ -298,6 +298,11 @@ spec:
   - name: httpd
     image: busybox
     command: ["sh", "-c", "echo serving as $(hostname); exec httpd -f -v -p 8080 -h /www"]
+    ports:
+    - {name: http, containerPort: 8080}
+    readinessProbe:
+      httpGet: {path: /index.html, port: http}
+      periodSeconds: 1
     volumeMounts:
     - {name: conf, mountPath: /conf}
   volumes:
@@ -319,6 +324,24 @@ spec:
     - name: MY_POD
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
     command: ["sh", "-c", "echo $GREETING from $(MY_POD); cat /etc/resolv.conf; echo bye >&2; exit 3"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; exec sleep 1000"]
+    livenessProbe:
+      exec: {command: ["cat", "/tmp/healthy"]}
+      periodSeconds: 1
+      failureThreshold: 1
+    readinessProbe:
+      tcpSocket: {port: 9999}
+      periodSeconds: 1
 ---
 apiVersion: v1
 kind: Pod
@@ -458,6 +481,35 @@ fn pods_run_in_containers_report_status_serve_logs_and_survive_an_agent_restart(
     let previous = k.ok(&["logs", "crasher", "--previous"]);
     assert_eq!(previous.trim(), "attempt");
 
+    // Probes: a failing liveness probe restarts the container; a readiness probe on a
+    // closed port keeps the pod not ready while it runs.
+    wait_until(
+        "probed restarted by its liveness probe",
+        POD_LIMIT,
+        POLL,
+        || {
+            jsonpath(&k, "probed", "{.status.containerStatuses[0].restartCount}")
+                .parse::<u32>()
+                .is_ok_and(|n| n >= 1)
+        },
+    );
+    assert_eq!(
+        jsonpath(&k, "probed", "{.status.containerStatuses[0].ready}"),
+        "false"
+    );
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=probed",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains("Liveness probe failed") && events.contains("Readiness probe failed"),
+        "{events}"
+    );
+
     // The web pod's log, and the container id to compare after the restart.
     let web_logs = k.ok(&["logs", "web"]);
     assert!(web_logs.contains("serving as web"), "{web_logs}");
@@ -487,6 +539,7 @@ fn pods_run_in_containers_report_status_serve_logs_and_survive_an_agent_restart(
         "once",
         "client",
         "crasher",
+        "probed",
         "--wait=true",
         "--timeout=60s",
     ]);

@@ -11,6 +11,7 @@ pub mod network;
 pub mod node;
 pub mod oci;
 pub mod pods;
+pub mod probes;
 pub mod runtime;
 pub mod server;
 pub mod status;

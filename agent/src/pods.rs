@@ -101,6 +101,8 @@ pub struct PodWorker {
     /// runtime errors), so that a broken container is retried on kubelet's schedule
     /// rather than every resync.
     start_backoff: HashMap<String, Backoff>,
+    /// The probes of each running container's current attempt.
+    probes: HashMap<String, crate::probes::ContainerProbes>,
     attachment: Option<Attachment>,
     /// Files and volumes written.
     prepared: Option<Prepared>,
@@ -165,6 +167,7 @@ impl PodWorker {
             containers,
             backoff: HashMap::new(),
             start_backoff: HashMap::new(),
+            probes: HashMap::new(),
             attachment: None,
             prepared: None,
             start_time,
@@ -284,6 +287,7 @@ impl PodWorker {
             for i in 0..self.containers.len() {
                 self.advance(false, i, &restart_policy).await;
             }
+            self.run_probes().await;
         }
         let phase = crate::status::phase(&restart_policy, &self.init, &self.containers);
         if matches!(phase, "Succeeded" | "Failed") {
@@ -418,6 +422,112 @@ impl PodWorker {
                 let r = self.record(init, i);
                 r.waiting = Some((reason, message));
             }
+        }
+    }
+
+    /// Runs the probes that are due: startup first, then liveness (a failure kills the
+    /// container, which its restart policy then restarts) and readiness.
+    async fn run_probes(&mut self) {
+        let now = Instant::now();
+        let pod_ip = self.attachment.as_ref().map(|a| a.ip).or(self.ctx.node_ip);
+        for i in 0..self.containers.len() {
+            let r = &self.containers[i];
+            let name = r.name.clone();
+            let Some((id, attempt, started_at)) = r.current.as_ref().and_then(|c| match c.state {
+                ContainerState::Running { started_at, .. } => {
+                    Some((c.id.clone(), c.attempt, started_at))
+                }
+                _ => None,
+            }) else {
+                self.probes.remove(&name);
+                continue;
+            };
+            let Some(spec) = self.container_spec(false, i) else {
+                continue;
+            };
+            if spec.startup_probe.is_none()
+                && spec.liveness_probe.is_none()
+                && spec.readiness_probe.is_none()
+            {
+                continue;
+            }
+            let ran = std::time::SystemTime::now()
+                .duration_since(started_at)
+                .unwrap_or_default();
+            let started = now.checked_sub(ran).unwrap_or(now);
+            let probes = self
+                .probes
+                .entry(name.clone())
+                .and_modify(|p| {
+                    if p.attempt != attempt {
+                        *p = crate::probes::ContainerProbes::new(&spec, attempt, started);
+                    }
+                })
+                .or_insert_with(|| crate::probes::ContainerProbes::new(&spec, attempt, started));
+            let mut kill: Option<String> = None;
+            let mut unhealthy: Vec<String> = Vec::new();
+            let runtime = self.ctx.runtime.clone();
+            let kinds: [(&str, Option<&clipper_proto::api::core::v1::Probe>); 3] = [
+                ("Startup", spec.startup_probe.as_ref()),
+                ("Liveness", spec.liveness_probe.as_ref()),
+                ("Readiness", spec.readiness_probe.as_ref()),
+            ];
+            for (kind, probe) in kinds {
+                let Some(probe) = probe else { continue };
+                if kind != "Startup" && !probes.started() {
+                    continue;
+                }
+                let tracker = match kind {
+                    "Startup" => probes.startup.as_mut(),
+                    "Liveness" => probes.liveness.as_mut(),
+                    _ => probes.readiness.as_mut(),
+                };
+                let Some(tracker) = tracker else { continue };
+                if (kind == "Startup" && tracker.result) || !tracker.due(now) {
+                    continue;
+                }
+                let outcome =
+                    crate::probes::check(runtime.as_ref(), &id, &spec, probe, pod_ip).await;
+                let verdict = tracker.record(outcome.is_ok(), Instant::now());
+                if let Err(message) = &outcome {
+                    unhealthy.push(format!("{kind} probe failed: {message}"));
+                }
+                let failed = match kind {
+                    "Startup" => tracker.failed(),
+                    "Liveness" => !verdict,
+                    _ => false,
+                };
+                if failed {
+                    kill = Some(format!(
+                        "Container {name} failed {} probe, will be restarted",
+                        kind.to_lowercase()
+                    ));
+                    break;
+                }
+            }
+            let (ready, startup_pending) = (probes.ready(), !probes.started());
+            for message in unhealthy {
+                self.event("Warning", "Unhealthy", &message);
+            }
+            if let Some(message) = kill {
+                self.event("Normal", "Killing", &message);
+                let grace = spec
+                    .liveness_probe
+                    .as_ref()
+                    .and_then(|p| p.termination_grace_period_seconds)
+                    .or_else(|| spec_of(&self.pod).and_then(|s| s.termination_grace_period_seconds))
+                    .map_or(DEFAULT_GRACE, |s| Duration::from_secs(s.max(0) as u64));
+                if let Err(e) = self.ctx.runtime.stop(&id, grace).await {
+                    tracing::warn!(container = %id, "stopping after a failed probe: {e}");
+                }
+                self.probes.remove(&name);
+                if let Ok(s) = self.ctx.runtime.status(&id).await {
+                    self.containers[i].current = Some(s);
+                }
+            }
+            let r = &mut self.containers[i];
+            r.ready = ready && r.running();
+            r.startup_pending = startup_pending && r.running();
         }
     }
 

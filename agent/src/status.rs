@@ -30,6 +30,8 @@ pub struct ContainerRecord {
     pub waiting: Option<(String, String)>,
     /// Whether its readiness probe passes (running and without a probe counts as ready).
     pub ready: bool,
+    /// Running, but its startup probe has not passed yet.
+    pub startup_pending: bool,
 }
 
 impl ContainerRecord {
@@ -123,7 +125,7 @@ pub fn container_status(r: &ContainerRecord) -> Value {
         "imageID": r.image_id,
         "ready": r.ready && r.running() && r.waiting.is_none(),
         "restartCount": r.restart_count,
-        "started": r.running() && r.waiting.is_none(),
+        "started": r.running() && r.waiting.is_none() && !r.startup_pending,
         "state": state,
         "lastState": last.map_or_else(|| json!({}), |t| json!({ "terminated": t })),
     });
