@@ -32,6 +32,7 @@ mod jsonpath;
 mod logs;
 mod modify;
 mod output;
+mod rollout;
 
 pub use discovery::Discovery;
 
@@ -66,6 +67,8 @@ pub enum Verb {
     Describe(describe::DescribeArgs),
     /// Print the logs for a container in a pod (kubectl logs).
     Logs(logs::LogsArgs),
+    /// Manage the rollout of a resource (kubectl rollout restart).
+    Rollout(rollout::RolloutArgs),
 }
 
 /// Flags every verb takes.
@@ -143,6 +146,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Events(a) => info::events(a).await,
             Verb::Describe(a) => describe::run(a).await,
             Verb::Logs(a) => logs::run(a).await,
+            Verb::Rollout(a) => rollout::run(a).await,
         }
     });
     // Watches and connections end with the runtime; nothing waits on them.
