@@ -23,6 +23,7 @@ use clipper_client::{ClientError, Credentials, RestClient, StatusSummary};
 use serde_json::Value;
 
 mod apply;
+mod config;
 mod delete;
 mod describe;
 mod discovery;
@@ -69,6 +70,8 @@ pub enum Verb {
     Logs(logs::LogsArgs),
     /// Manage the rollout of a resource (kubectl rollout restart).
     Rollout(rollout::RolloutArgs),
+    /// Modify kubeconfig files (kubectl config).
+    Config(config::ConfigArgs),
 }
 
 /// Flags every verb takes.
@@ -147,6 +150,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Describe(a) => describe::run(a).await,
             Verb::Logs(a) => logs::run(a).await,
             Verb::Rollout(a) => rollout::run(a).await,
+            Verb::Config(a) => config::run(a).await,
         }
     });
     // Watches and connections end with the runtime; nothing waits on them.
