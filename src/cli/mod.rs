@@ -27,6 +27,7 @@ mod config;
 mod delete;
 mod describe;
 mod discovery;
+mod explain;
 mod get;
 mod info;
 mod jsonpath;
@@ -72,6 +73,9 @@ pub enum Verb {
     Rollout(rollout::RolloutArgs),
     /// Modify kubeconfig files (kubectl config).
     Config(config::ConfigArgs),
+    /// Describe fields and structure of a resource from the server's OpenAPI v3 (kubectl
+    /// explain).
+    Explain(explain::ExplainArgs),
 }
 
 /// Flags every verb takes.
@@ -151,6 +155,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Logs(a) => logs::run(a).await,
             Verb::Rollout(a) => rollout::run(a).await,
             Verb::Config(a) => config::run(a).await,
+            Verb::Explain(a) => explain::run(a).await,
         }
     });
     // Watches and connections end with the runtime; nothing waits on them.
