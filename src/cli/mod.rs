@@ -27,6 +27,7 @@ mod config;
 mod delete;
 mod describe;
 mod discovery;
+mod edit;
 mod explain;
 mod get;
 mod info;
@@ -76,6 +77,8 @@ pub enum Verb {
     /// Describe fields and structure of a resource from the server's OpenAPI v3 (kubectl
     /// explain).
     Explain(explain::ExplainArgs),
+    /// Edit a resource on the server with $KUBE_EDITOR or $EDITOR (kubectl edit).
+    Edit(edit::EditArgs),
 }
 
 /// Flags every verb takes.
@@ -156,6 +159,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Rollout(a) => rollout::run(a).await,
             Verb::Config(a) => config::run(a).await,
             Verb::Explain(a) => explain::run(a).await,
+            Verb::Edit(a) => edit::run(a).await,
         }
     });
     // Watches and connections end with the runtime; nothing waits on them.
