@@ -27,6 +27,7 @@ mod config;
 mod delete;
 mod describe;
 mod discovery;
+mod drain;
 mod edit;
 mod explain;
 mod get;
@@ -79,6 +80,8 @@ pub enum Verb {
     Explain(explain::ExplainArgs),
     /// Edit a resource on the server with $KUBE_EDITOR or $EDITOR (kubectl edit).
     Edit(edit::EditArgs),
+    /// Drain a node in preparation for maintenance (kubectl drain).
+    Drain(drain::DrainArgs),
 }
 
 /// Flags every verb takes.
@@ -160,6 +163,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Config(a) => config::run(a).await,
             Verb::Explain(a) => explain::run(a).await,
             Verb::Edit(a) => edit::run(a).await,
+            Verb::Drain(a) => drain::run(a).await,
         }
     });
     // Watches and connections end with the runtime; nothing waits on them.
