@@ -418,12 +418,24 @@ fn pods_run_in_containers_report_status_serve_logs_and_survive_an_agent_restart(
         Some("runc")
     );
 
-    // Another pod reaches it over the pod network, and resolves the API server's Service
-    // through the cluster DNS.
+    // Another pod reaches it over the pod network, and through a Service in front of it
+    // (the service proxy, by ClusterIP and by DNS name), and resolves the API server's
+    // Service through the cluster DNS. The Service's EndpointSlice is written here
+    // (Clipper has no EndpointSlice controller yet), naming the pod.
     k.ok_stdin(
         &["apply", "-f", "-"],
         &format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: client\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [\"sh\", \"-c\", \"wget -qO- http://{web_ip}:8080/ && nslookup kubernetes.default.svc.cluster.local\"]\n"
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: websvc\nspec:\n  selector: {{app: web}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: websvc-1\n  labels: {{kubernetes.io/service-name: websvc}}\naddressType: IPv4\nendpoints:\n- addresses: [\"{web_ip}\"]\n  conditions: {{ready: true}}\nports:\n- {{name: http, port: 8080, protocol: TCP}}\n"
+        ),
+    );
+    let svc_ip = k.ok(&["get", "svc", "websvc", "-o", "jsonpath={.spec.clusterIP}"]);
+    let script = format!(
+        "wget -qO- http://{web_ip}:8080/ && nslookup kubernetes.default.svc.cluster.local && nslookup websvc.default.svc.cluster.local && echo via-cluster-ip: $(wget -qO- http://{svc_ip}/) && echo via-dns: $(wget -qO- http://websvc.default.svc.cluster.local/)"
+    );
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: client\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [\"sh\", \"-c\", {script:?}]\n"
         ),
     );
     wait_phase(&k, "client", "Succeeded");
@@ -431,6 +443,12 @@ fn pods_run_in_containers_report_status_serve_logs_and_survive_an_agent_restart(
     assert!(
         client_logs.contains("hello from a pod"),
         "pod-to-pod HTTP: {client_logs}"
+    );
+    assert!(
+        client_logs.contains(&format!("Address: {svc_ip}"))
+            && client_logs.contains("via-cluster-ip: hello from a pod")
+            && client_logs.contains("via-dns: hello from a pod"),
+        "a pod reaches a Service by its ClusterIP and its DNS name: {client_logs}"
     );
     let api_ip = k.ok(&[
         "get",
