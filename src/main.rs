@@ -612,7 +612,7 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         profile_names.join(", ")
     );
     let (stop_controllers, controllers) = start_controllers(&running).await?;
-    println!("clipper: controllers running (garbage collector)");
+    println!("clipper: controllers running (garbage collector, replicaset)");
     let proxy = match proxy {
         Some(opts) => Some(start_proxy(&running, opts).await?),
         None => None,
@@ -773,34 +773,54 @@ fn start_scheduler(
     Ok((stop, tokio::spawn(looped.run(stop_rx))))
 }
 
-/// The controllers that run outside the API server (so far the garbage collector), in
-/// process but through the API: the collector's own identity (Kubernetes' service
-/// account `kube-system/generic-garbage-collector`, `garbage-collector.kubeconfig`) with
-/// its ClusterRole and binding, watches and writes over QUIC.
+/// The controllers that run outside the API server (the garbage collector, the
+/// ReplicaSet controller), in process but through the API: each under Kubernetes' own
+/// identity for it (the service accounts `kube-system/generic-garbage-collector`,
+/// `replicaset-controller`; `<name>.kubeconfig`) with its ClusterRole and binding,
+/// watches and writes over QUIC.
 async fn start_controllers(
     running: &clipper_apiserver::run::RunningApiServer,
 ) -> anyhow::Result<(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
 )> {
-    use clipper_controllers::garbagecollector as gc;
+    use clipper_controllers::{controller, garbagecollector as gc, replicaset as rs};
     let creds = clipper_client::Credentials::from_kubeconfig(&running.admin_kubeconfig)?;
     let admin = clipper_client::RestClient::new(creds, "clipper-up")?;
-    for (path, obj) in gc::rbac_objects() {
+    let rbac = gc::rbac_objects().into_iter().chain(rs::rbac_objects());
+    for (path, obj) in rbac {
         match admin.create(path, &obj).await {
             Ok(_) => {}
             Err(clipper_client::ClientError::Status(s)) if s.code == 409 => {}
-            Err(e) => anyhow::bail!("creating the garbage collector's RBAC ({path}): {e}"),
+            Err(e) => anyhow::bail!("creating the controllers' RBAC ({path}): {e}"),
         }
     }
-    let kubeconfig = running
-        .component_kubeconfig(gc::USER, gc::GROUPS, "garbage-collector.kubeconfig")
-        .map_err(|e| anyhow::anyhow!("the garbage collector's kubeconfig: {}", e.message))?;
-    let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
-    let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
-    let collector = gc::GarbageCollector::new(&quic);
+    let client = |user: &str, groups: &[&str], file: &str| -> anyhow::Result<_> {
+        let kubeconfig = running
+            .component_kubeconfig(user, groups, file)
+            .map_err(|e| anyhow::anyhow!("the kubeconfig {file}: {}", e.message))?;
+        let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
+        Ok(clipper_client::QuicClient::new(
+            creds,
+            clipper_client::Options::default(),
+        )?)
+    };
+    let groups = controller::SERVICE_ACCOUNT_GROUPS;
+    let collector = gc::GarbageCollector::new(&client(
+        gc::USER,
+        gc::GROUPS,
+        "garbage-collector.kubeconfig",
+    )?);
+    let replicasets = rs::ReplicaSetController::new(&client(
+        rs::USER,
+        groups,
+        "replicaset-controller.kubeconfig",
+    )?);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    Ok((stop, tokio::spawn(collector.run(stop_rx))))
+    let task = tokio::spawn(async move {
+        tokio::join!(collector.run(stop_rx.clone()), replicasets.run(stop_rx));
+    });
+    Ok((stop, task))
 }
 
 struct ProxyOptions {

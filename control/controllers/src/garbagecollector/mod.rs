@@ -19,7 +19,6 @@
 pub mod decide;
 pub mod discovery;
 pub mod graph;
-pub mod queue;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,6 +32,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
 use crate::metadata::{self, MetaObject};
+use crate::workqueue as queue;
 use decide::{Classified, Decision, OwnerState};
 use discovery::{ApiResource, Discovered};
 use graph::{FOREGROUND, Graph, Identity, ORPHAN, ObjectInfo, Work};

@@ -1,7 +1,10 @@
 //! A work queue as controllers use them: a key is queued at most once; a key being worked
 //! on is not handed to a second worker, and if it is added meanwhile it comes back once
-//! the first is done; failed keys come back after an exponential backoff. Keys are uids
-//! of objects the graph holds, so the queue is bounded by the graph's size.
+//! the first is done; failed keys come back after an exponential backoff, and a key can be
+//! added after a delay (a condition that will hold later: minReadySeconds, a progress
+//! deadline). Keys name objects a controller's caches hold (uids for the garbage
+//! collector, `namespace/name` for the workload controllers), and a key is held at most
+//! once ready and once delayed per reason, so the queue is bounded by those caches.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::Hash;
@@ -95,6 +98,25 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
         s.delayed.insert((due, seq), k);
         drop(s);
         // A waiting worker recomputes its sleep.
+        self.notify.notify_one();
+    }
+
+    /// Adds `k` once `delay` has passed (no failure counted); a key already due sooner
+    /// is not delayed further, a later one is moved up.
+    pub fn add_after(&self, k: K, delay: Duration) {
+        if delay.is_zero() {
+            return self.add(k);
+        }
+        let mut s = self.lock();
+        let due = Instant::now() + delay;
+        if s.delayed.iter().any(|((d, _), key)| *key == k && *d <= due) {
+            return;
+        }
+        s.delayed.retain(|_, key| *key != k);
+        s.seq += 1;
+        let seq = s.seq;
+        s.delayed.insert((due, seq), k);
+        drop(s);
         self.notify.notify_one();
     }
 
