@@ -612,7 +612,7 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         profile_names.join(", ")
     );
     let (stop_controllers, controllers) = start_controllers(&running).await?;
-    println!("clipper: controllers running (garbage collector, replicaset)");
+    println!("clipper: controllers running (garbage collector, replicaset, deployment)");
     let proxy = match proxy {
         Some(opts) => Some(start_proxy(&running, opts).await?),
         None => None,
@@ -621,7 +621,9 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         Some(opts) => Some(start_node_agent(&running, opts).await?),
         None => None,
     };
-    println!("clipper: not built yet: the workload controllers (ReplicaSet, Deployment, ...)");
+    println!(
+        "clipper: not built yet: the other workload controllers (DaemonSet, StatefulSet, Job, ...)"
+    );
     println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
     if let Some((stop, task)) = agent {
@@ -774,9 +776,10 @@ fn start_scheduler(
 }
 
 /// The controllers that run outside the API server (the garbage collector, the
-/// ReplicaSet controller), in process but through the API: each under Kubernetes' own
-/// identity for it (the service accounts `kube-system/generic-garbage-collector`,
-/// `replicaset-controller`; `<name>.kubeconfig`) with its ClusterRole and binding,
+/// ReplicaSet and Deployment controllers), in process but through the API: each under
+/// Kubernetes' own identity for it (the service accounts
+/// `kube-system/generic-garbage-collector`, `replicaset-controller`,
+/// `deployment-controller`; `<name>.kubeconfig`) with its ClusterRole and binding,
 /// watches and writes over QUIC.
 async fn start_controllers(
     running: &clipper_apiserver::run::RunningApiServer,
@@ -784,10 +787,13 @@ async fn start_controllers(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
 )> {
-    use clipper_controllers::{controller, garbagecollector as gc, replicaset as rs};
+    use clipper_controllers::{controller, deployment, garbagecollector as gc, replicaset as rs};
     let creds = clipper_client::Credentials::from_kubeconfig(&running.admin_kubeconfig)?;
     let admin = clipper_client::RestClient::new(creds, "clipper-up")?;
-    let rbac = gc::rbac_objects().into_iter().chain(rs::rbac_objects());
+    let rbac = gc::rbac_objects()
+        .into_iter()
+        .chain(rs::rbac_objects())
+        .chain(deployment::rbac_objects());
     for (path, obj) in rbac {
         match admin.create(path, &obj).await {
             Ok(_) => {}
@@ -816,9 +822,18 @@ async fn start_controllers(
         groups,
         "replicaset-controller.kubeconfig",
     )?);
+    let deployments = deployment::DeploymentController::new(&client(
+        deployment::USER,
+        groups,
+        "deployment-controller.kubeconfig",
+    )?);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
-        tokio::join!(collector.run(stop_rx.clone()), replicasets.run(stop_rx));
+        tokio::join!(
+            collector.run(stop_rx.clone()),
+            replicasets.run(stop_rx.clone()),
+            deployments.run(stop_rx)
+        );
     });
     Ok((stop, task))
 }

@@ -218,3 +218,154 @@ fn replicaset_keeps_its_replicas() {
     });
     assert_eq!(pods(&k, ns, "app=elsewhere").len(), 1);
 }
+
+/// Marks pods ready (as a kubelet would) until the Deployment reports `replicas`
+/// updated and available replicas and no others.
+fn roll_until_complete(k: &Kubectl, ns: &str, deploy: &str, replicas: usize) {
+    let want = format!("{replicas}/{replicas}/{replicas}");
+    let mut last = String::new();
+    wait_until(&format!("{deploy} rolled out"), || {
+        mark_all_ready(k, ns, "app=web");
+        last = jsonpath(
+            k,
+            ns,
+            deploy,
+            "{.status.replicas}/{.status.updatedReplicas}/{.status.availableReplicas}",
+        );
+        last == want
+    });
+    k.ok(&["rollout", "status", deploy, "-n", ns, "--timeout=30s"]);
+}
+
+fn replicasets(k: &Kubectl, ns: &str) -> Vec<Value> {
+    let v = k.json(&["get", "rs", "-n", ns]);
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// A Deployment from `kubectl create deployment`: its ReplicaSet and pods, scaling, a
+/// rolling update with `kubectl set image` (pods made ready by the test), the rollout
+/// history, `kubectl rollout undo`, and the cascading delete.
+#[test]
+fn deployment_rolls_out_and_back() {
+    let cluster = Cluster::start();
+    let k = cluster.kubectl(KUBECTL);
+    let ns = "dep";
+    k.ok(&["create", "namespace", ns]);
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "-n",
+        ns,
+        "--image=busybox",
+        "--replicas=3",
+    ]);
+    wait_until("3 pods of a ReplicaSet of the Deployment", || {
+        pods(&k, ns, "app=web").len() == 3
+    });
+    let rss = replicasets(&k, ns);
+    assert_eq!(rss.len(), 1);
+    let rs = &rss[0];
+    let hash = rs["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .expect("pod-template-hash")
+        .to_string();
+    assert_eq!(name(rs), format!("web-{hash}"));
+    assert_eq!(controller_of(rs), Some(("Deployment".into(), "web".into())));
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"],
+        "3"
+    );
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"],
+        "4"
+    );
+    for p in pods(&k, ns, "app=web") {
+        assert_eq!(controller_of(&p), Some(("ReplicaSet".into(), name(rs))));
+    }
+    roll_until_complete(&k, ns, "deploy/web", 3);
+    let conditions = jsonpath(
+        &k,
+        ns,
+        "deploy/web",
+        "{range .status.conditions[*]}{.type}={.reason};{end}",
+    );
+    assert!(
+        conditions.contains("Available=MinimumReplicasAvailable")
+            && conditions.contains("Progressing=NewReplicaSetAvailable"),
+        "{conditions}"
+    );
+
+    // Scaling.
+    k.ok(&["scale", "deploy/web", "-n", ns, "--replicas=5"]);
+    roll_until_complete(&k, ns, "deploy/web", 5);
+    k.ok(&["scale", "deploy/web", "-n", ns, "--replicas=1"]);
+    wait_until("1 pod", || pods(&k, ns, "app=web").len() == 1);
+    k.ok(&["scale", "deploy/web", "-n", ns, "--replicas=3"]);
+    roll_until_complete(&k, ns, "deploy/web", 3);
+
+    // A rolling update: a second ReplicaSet takes over; the first ends at 0.
+    k.ok(&[
+        "set",
+        "image",
+        "deploy/web",
+        "-n",
+        ns,
+        "busybox=busybox:1.36",
+    ]);
+    roll_until_complete(&k, ns, "deploy/web", 3);
+    let rss = replicasets(&k, ns);
+    assert_eq!(rss.len(), 2);
+    for rs in &rss {
+        let image = rs["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+        let want = if image == "busybox:1.36" { 3 } else { 0 };
+        assert_eq!(rs["spec"]["replicas"], want, "{}", name(rs));
+    }
+    for p in pods(&k, ns, "app=web") {
+        assert_eq!(p["spec"]["containers"][0]["image"], "busybox:1.36");
+    }
+    let history = k.ok(&["rollout", "history", "deploy/web", "-n", ns]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(revisions, ["1", "2"], "{history}");
+
+    // kubectl rollout undo patches the old template back: revision 3, old ReplicaSet.
+    k.ok(&["rollout", "undo", "deploy/web", "-n", ns]);
+    roll_until_complete(&k, ns, "deploy/web", 3);
+    let rss = replicasets(&k, ns);
+    assert_eq!(rss.len(), 2, "the old ReplicaSet is reused");
+    let back = rss
+        .iter()
+        .find(|rs| name(rs) == format!("web-{hash}"))
+        .expect("the first ReplicaSet");
+    assert_eq!(back["spec"]["replicas"], 3);
+    assert_eq!(
+        back["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    assert_eq!(
+        jsonpath(
+            &k,
+            ns,
+            "deploy/web",
+            "{.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        ),
+        "3"
+    );
+    for p in pods(&k, ns, "app=web") {
+        assert_eq!(p["spec"]["containers"][0]["image"], "busybox");
+    }
+
+    // Deleting the Deployment takes its ReplicaSets and their pods.
+    k.ok(&["delete", "deploy/web", "-n", ns]);
+    wait_until("ReplicaSets and pods gone", || {
+        replicasets(&k, ns).is_empty() && pods(&k, ns, "app=web").is_empty()
+    });
+}
