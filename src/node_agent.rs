@@ -91,14 +91,17 @@ pub async fn start(
         kubelet_port: opts.port,
         runtime_version: runc_version(&runc),
     };
-    let agent = clipper_agent::Agent::new(api, Arc::new(runtime), Arc::new(network), config);
-    let server = clipper_agent::server::AgentServer::start(
+    let runtime = Arc::new(runtime);
+    let agent = clipper_agent::Agent::new(api, runtime.clone(), Arc::new(network), config);
+    let exec = clipper_agent::exec::ExecService::new(agent.exec_target(), runtime);
+    let server = clipper_agent::server::AgentServer::start_with_exec(
         clipper_agent::server::ServerConfig {
             listen: std::net::SocketAddr::new(IpAddr::from([0, 0, 0, 0]), opts.port),
             client_ca_pem: opts.ca_pem.clone(),
             serving_names: vec![opts.node_name.clone(), node_ip.to_string()],
         },
         agent.log_source(),
+        Some(exec),
     )
     .await
     .map_err(|e| anyhow::anyhow!("the agent's API (agent-port {}): {e}", opts.port))?;

@@ -27,7 +27,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use crate::runtime::RuntimeError;
 use crate::server::LogError;
@@ -73,6 +74,9 @@ pub struct ExecRequest {
     pub tty: bool,
 }
 
+/// Applies a terminal's window size: columns, rows.
+pub type Resize = Box<dyn Fn(u16, u16) -> std::io::Result<()> + Send + Sync>;
+
 /// A process started in a container. Dropping it before it exits kills it.
 pub struct ExecProcess {
     pub stdin: Option<Pin<Box<dyn AsyncWrite + Send>>>,
@@ -80,7 +84,7 @@ pub struct ExecProcess {
     pub stdout: Option<Pin<Box<dyn AsyncRead + Send>>>,
     pub stderr: Option<Pin<Box<dyn AsyncRead + Send>>>,
     /// Applies a window size (columns, rows); only with a tty.
-    pub resize: Option<Box<dyn Fn(u16, u16) -> std::io::Result<()> + Send + Sync>>,
+    pub resize: Option<Resize>,
     /// The exit code (128 + signal for a signal), or why waiting failed.
     pub exit: Pin<Box<dyn Future<Output = Result<i32, String>> + Send>>,
 }
@@ -402,6 +406,14 @@ pub async fn run_session<S>(
                 return;
             }
         }
+        // A normal closure (1000): client-go reads a close without a code (1005) as an
+        // error on every stream.
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            })))
+            .await;
         let _ = sink.close().await;
     });
     let status_frame =

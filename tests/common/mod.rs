@@ -2,6 +2,8 @@
 //! driven by stock kubectl binaries, curl and the Python `kubernetes` client.
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -666,7 +666,10 @@ pub async fn subresource(
             ))
         }
         ("log", "get") => crate::kubelet::pod_log(server, scope, name, query).await,
-        ("exec" | "attach" | "portforward", _) => {
+        ("exec", "get" | "create") => {
+            crate::kubelet::pod_exec(server, req, user, scope, name).await
+        }
+        ("attach" | "portforward", _) => {
             let pod = api.get(scope, name).await?;
             let node = downcast::<Pod>(pod.as_ref())
                 .and_then(|p| p.spec.as_ref())

@@ -1,5 +1,9 @@
 //! The API server as a client of node agents (kubelets): `pods/log` proxied to the agent
-//! of the pod's node, as kube-apiserver's `LogREST` and `LogLocation` do.
+//! of the pod's node, as kube-apiserver's `LogREST` and `LogLocation` do, and `pods/exec`
+//! as a tunnel: the client's WebSocket upgrade is validated (`ExecLocation`'s rules),
+//! sent on to the agent's `/exec/...`, and once both sides have switched protocols the
+//! bytes are copied both ways unread (the agent speaks the channel protocol). SPDY, which
+//! kubectl before 1.30 uses, is refused with a Status saying so.
 //!
 //! The agent is found from its Node: `status.addresses` (InternalIP first, then Hostname,
 //! then the other types) and `status.daemonEndpoints.kubeletEndpoint.Port`. The connection
@@ -49,9 +53,15 @@ pub const PREFERRED_ADDRESS_TYPES: &[&str] = &[
     "ExternalDNS",
 ];
 
+/// exec tunnels open at once through this API server process; more are answered 429.
+pub const MAX_TUNNELS: usize = 1024;
+/// The protocols the agents speak on exec, as the refusal of SPDY names them.
+pub const EXEC_PROTOCOLS: &str = "v5.channel.k8s.io, v4.channel.k8s.io";
+
 /// Connections to node agents, with the API server's client certificate.
 pub struct KubeletClient {
     tls: tokio_rustls::TlsConnector,
+    tunnels: Arc<tokio::sync::Semaphore>,
 }
 
 impl KubeletClient {
@@ -73,18 +83,21 @@ impl KubeletClient {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(KubeletClient {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            tunnels: Arc::new(tokio::sync::Semaphore::new(MAX_TUNNELS)),
         })
     }
 
-    /// `GET https://host:port{path}`; the response with its body unread. Errors are
-    /// kube's for an unreachable kubelet: code 500 and the transport's words.
-    async fn get(
+    /// An HTTP/1.1 connection to the agent (upgrades allowed); errors are kube's for an
+    /// unreachable kubelet: code 500 and the transport's words.
+    async fn connect(
         &self,
         endpoint: &NodeEndpoint,
+        method: &str,
         path: &str,
-    ) -> Result<Response<hyper::body::Incoming>, ApiError> {
+    ) -> Result<hyper::client::conn::http1::SendRequest<http_body_util::Empty<Bytes>>, ApiError>
+    {
         let url = format!("https://{}{path}", endpoint.authority());
-        let fail = |why: String| ApiError::new(500, "", format!("Get {url:?}: {why}"));
+        let fail = |why: String| ApiError::new(500, "", format!("{method} {url:?}: {why}"));
         let name = match endpoint.host.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => ServerName::try_from(endpoint.host.clone())
@@ -104,14 +117,27 @@ impl KubeletClient {
                 .await
                 .map_err(|e| fail(format!("HTTP: {e}")))
         };
-        let (mut sender, conn) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        let (sender, conn) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| fail("dial tcp: i/o timeout".into()))??;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "node agent connection ended");
             }
         });
+        Ok(sender)
+    }
+
+    /// `GET https://host:port{path}`; the response with its body unread. Errors are
+    /// kube's for an unreachable kubelet: code 500 and the transport's words.
+    async fn get(
+        &self,
+        endpoint: &NodeEndpoint,
+        path: &str,
+    ) -> Result<Response<hyper::body::Incoming>, ApiError> {
+        let url = format!("https://{}{path}", endpoint.authority());
+        let fail = |why: String| ApiError::new(500, "", format!("Get {url:?}: {why}"));
+        let mut sender = self.connect(endpoint, "Get", path).await?;
         let req = http::Request::get(path)
             .header(header::HOST, endpoint.authority())
             .header(header::USER_AGENT, "clipper-apiserver")
@@ -400,9 +426,14 @@ pub fn choose_container(pod: &Pod, name: &str, asked: Option<&str>) -> Result<St
 
 /// The Status for an agent's error response (kube's `GenericHttpResponseChecker`).
 pub fn agent_error(code: u16, body: &str, pod: &str) -> ApiError {
+    agent_error_about(code, body, pod, "pods/log")
+}
+
+/// [`agent_error`] about another subresource (`pods/exec`).
+pub fn agent_error_about(code: u16, body: &str, pod: &str, what: &str) -> ApiError {
     let text = body.trim_end().to_string();
     let about = |mut e: ApiError| {
-        e.kind = Some("pods/log".into());
+        e.kind = Some(what.into());
         e.name = (!pod.is_empty()).then(|| pod.to_string());
         e
     };
@@ -455,7 +486,7 @@ pub fn agent_error(code: u16, body: &str, pod: &str) -> ApiError {
             let mut e = about(ApiError::new(
                 code,
                 reason,
-                format!("{message} ( pods/log {pod})"),
+                format!("{message} ( {what} {pod})"),
             ));
             // kube leaves the agent's words out; they are kept here as a cause.
             if !text.is_empty() && code != 403 {
@@ -468,6 +499,30 @@ pub fn agent_error(code: u16, body: &str, pod: &str) -> ApiError {
             e
         }
     }
+}
+
+/// The agent endpoint of node `node_name`, from its status.
+async fn agent_of(server: &Server, node_name: &str) -> Result<NodeEndpoint, ApiError> {
+    let nodes = server
+        .api
+        .served
+        .load()
+        .get("", "v1", "nodes")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("nodes are not served"))?;
+    let node_obj = server
+        .api
+        .get(
+            &Scope {
+                served: nodes,
+                namespace: None,
+            },
+            node_name,
+        )
+        .await?;
+    let node = downcast::<Node>(node_obj.as_ref())
+        .ok_or_else(|| ApiError::internal("a node object that is not a Node"))?;
+    node_endpoint(node).map_err(ApiError::internal)
 }
 
 /// `GET pods/{name}/log`: validates the options, finds the container and the node's
@@ -495,26 +550,7 @@ pub async fn pod_log(
         *resp.status_mut() = StatusCode::NO_CONTENT;
         return Ok(resp);
     };
-    let nodes = server
-        .api
-        .served
-        .load()
-        .get("", "v1", "nodes")
-        .cloned()
-        .ok_or_else(|| ApiError::internal("nodes are not served"))?;
-    let node_obj = server
-        .api
-        .get(
-            &Scope {
-                served: nodes,
-                namespace: None,
-            },
-            &node_name,
-        )
-        .await?;
-    let node = downcast::<Node>(node_obj.as_ref())
-        .ok_or_else(|| ApiError::internal("a node object that is not a Node"))?;
-    let endpoint = node_endpoint(node).map_err(ApiError::internal)?;
+    let endpoint = agent_of(server, &node_name).await?;
     let namespace = scope.namespace.as_deref().unwrap_or_default();
     let mut path = format!("/containerLogs/{namespace}/{name}/{container}");
     let q = opts.agent_query();
@@ -553,6 +589,202 @@ pub async fn pod_log(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/plain"),
     );
+    Ok(out)
+}
+
+/// `PodExecOptions` from the query (kube's parameter codec): the command's arguments in
+/// order, the streams, the container.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodExecOptions {
+    pub container: Option<String>,
+    pub command: Vec<String>,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+impl PodExecOptions {
+    /// Decodes the raw query (`command` repeats, which [`Query`] does not keep).
+    pub fn from_raw_query(raw: &str) -> Result<PodExecOptions, ApiError> {
+        let query = Query::parse(raw);
+        Ok(PodExecOptions {
+            container: query
+                .get("container")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            command: form_urlencoded::parse(raw.as_bytes())
+                .filter(|(k, _)| k == "command")
+                .map(|(_, v)| v.into_owned())
+                .collect(),
+            stdin: parse_bool(&query, "stdin")?,
+            stdout: parse_bool(&query, "stdout")?,
+            stderr: parse_bool(&query, "stderr")?,
+            tty: parse_bool(&query, "tty")?,
+        })
+    }
+
+    /// The agent's query, as kube's `streamParams` writes kubelet's: the streams as "1"
+    /// under kubelet's names, then the command.
+    pub fn agent_query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (on, key) in [
+            (self.stdin, "input"),
+            (self.stdout, "output"),
+            (self.stderr, "error"),
+            (self.tty, "tty"),
+        ] {
+            if on {
+                q.append_pair(key, "1");
+            }
+        }
+        for c in &self.command {
+            q.append_pair("command", c);
+        }
+        q.finish()
+    }
+}
+
+/// Whether the request asks to switch to `protocol` (`Upgrade`, case-insensitive).
+fn upgrade_to(headers: &http::HeaderMap, protocol: &str) -> bool {
+    headers.get_all(header::UPGRADE).iter().any(|v| {
+        v.to_str()
+            .map(|v| {
+                v.split(',')
+                    .any(|t| t.trim().to_ascii_lowercase().starts_with(protocol))
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// `pods/{name}/exec` (GET for WebSocket, POST for SPDY): validated as kube's
+/// `ExecLocation`, then tunnelled to the agent of the pod's node.
+pub async fn pod_exec(
+    server: &Server,
+    mut req: http::Request<crate::http::ReqBody>,
+    user: &crate::auth::UserInfo,
+    scope: &Scope,
+    name: &str,
+) -> Result<Response<Body>, ApiError> {
+    // A WebSocket handshake is a GET, authorized as `get pods/exec`; creating a process
+    // needs `create` too (Kubernetes 1.35's AuthorizePodWebsocketUpgradeCreatePermission).
+    let namespace = scope.namespace.as_deref().unwrap_or_default();
+    server.security.authorize(&crate::auth::Attributes {
+        user,
+        verb: "create",
+        api_group: "",
+        resource: "pods",
+        subresource: "exec",
+        namespace,
+        name,
+        path: "",
+        resource_request: true,
+        field_selector: &[],
+    })?;
+    let opts = PodExecOptions::from_raw_query(req.uri().query().unwrap_or(""))?;
+    let obj = server.api.get(scope, name).await?;
+    let pod = downcast::<Pod>(obj.as_ref())
+        .ok_or_else(|| ApiError::internal("pods/exec on an object that is not a pod"))?;
+    let container = choose_container(pod, name, opts.container.as_deref())?;
+    let Some(node_name) = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty())
+    else {
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    };
+    // Validated first, as kube does: kubectl falls back to SPDY when the WebSocket
+    // handshake is refused, and then shows the SPDY answer.
+    if upgrade_to(req.headers(), "spdy") {
+        return Err(ApiError::bad_request(format!(
+            "SPDY is not served: Clipper serves exec over WebSocket only ({EXEC_PROTOCOLS}), \
+             which kubectl uses from 1.30 on"
+        )));
+    }
+    if !upgrade_to(req.headers(), "websocket") {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    }
+    let endpoint = agent_of(server, &node_name).await?;
+    let Ok(permit) = server.kubelet.tunnels.clone().try_acquire_owned() else {
+        return Err(ApiError::too_many_requests(
+            format!("too many exec sessions through this server (at most {MAX_TUNNELS})"),
+            1,
+        ));
+    };
+    let path = format!(
+        "/exec/{namespace}/{name}/{container}?{}",
+        opts.agent_query()
+    );
+    let url = format!("https://{}{path}", endpoint.authority());
+    let fail = |why: String| ApiError::new(500, "", format!("Get {url:?}: {why}"));
+    let mut sender = server.kubelet.connect(&endpoint, "Get", &path).await?;
+    let mut forward = http::Request::get(&path)
+        .header(header::HOST, endpoint.authority())
+        .header(header::USER_AGENT, "clipper-apiserver")
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade");
+    for h in [
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+        header::SEC_WEBSOCKET_PROTOCOL,
+    ] {
+        for v in req.headers().get_all(&h) {
+            forward = forward.header(&h, v);
+        }
+    }
+    let forward = forward
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| fail(e.to_string()))?;
+    let mut resp = tokio::time::timeout(RESPONSE_HEADER_TIMEOUT, sender.send_request(forward))
+        .await
+        .map_err(|_| fail("timeout awaiting response headers".into()))?
+        .map_err(|e| fail(e.to_string()))?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let code = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Err(agent_error_about(
+            code,
+            &String::from_utf8_lossy(&body),
+            name,
+            "pods/exec",
+        ));
+    }
+    let mut out = Response::new(crate::http::response::full(Bytes::new()));
+    *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    for h in [
+        header::UPGRADE,
+        header::CONNECTION,
+        header::SEC_WEBSOCKET_ACCEPT,
+        header::SEC_WEBSOCKET_PROTOCOL,
+    ] {
+        for v in resp.headers().get_all(&h) {
+            out.headers_mut().append(&h, v.clone());
+        }
+    }
+    let agent_side = hyper::upgrade::on(&mut resp);
+    let client_side = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let (client, agent) = match tokio::join!(client_side, agent_side) {
+            (Ok(c), Ok(a)) => (c, a),
+            (c, a) => {
+                tracing::debug!(client = ?c.err(), agent = ?a.err(), "exec: an upgrade failed");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut agent = TokioIo::new(agent);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut agent).await {
+            tracing::debug!(error = %e, "exec tunnel ended");
+        }
+    });
     Ok(out)
 }
 

@@ -1,0 +1,129 @@
+//! `kubectl exec` end to end: stock kubectl 1.33 and 1.30 (WebSocket, v5.channel.k8s.io)
+//! through the API server's tunnel to the node agent, which runs the command with
+//! `runc exec` in a busybox container of a `clipper up` inside a network namespace of the
+//! test's own. Streams, stdin with its EOF, exit codes, kube's errors for a wrong
+//! container, and SPDY's refusal.
+
+mod common;
+
+use std::time::Duration;
+
+use common::node::{Host, busybox_layout};
+use common::{Kubectl, wait_until};
+
+/// How long the pod may take to run (image unpack, runc, CNI on a loaded 2-core machine).
+const POD_LIMIT: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(250);
+
+const POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "100000"]
+"#;
+
+fn phase(k: &Kubectl, pod: &str) -> String {
+    let r = k.run(&["get", "pod", pod, "-o", "jsonpath={.status.phase}"]);
+    if r.ok { r.stdout } else { String::new() }
+}
+
+/// The checks every kubectl version must pass.
+fn exec_works(k: &Kubectl, version: &str) {
+    // stdout and stderr on their own streams, the exit code passed on.
+    let r = k.run(&[
+        "exec",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 7",
+    ]);
+    assert_eq!(r.code, Some(7), "kubectl {version}: {}", r.stderr);
+    assert_eq!(r.stdout, "out\n", "kubectl {version}");
+    assert!(
+        r.stderr.starts_with("err\n"),
+        "kubectl {version}: {:?}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("command terminated with exit code 7"),
+        "kubectl {version}: {:?}",
+        r.stderr
+    );
+    // stdin, and its end (v5's close message) ends `cat`.
+    let echoed = k.ok_stdin(&["exec", "-i", "web", "--", "cat"], "hello\nworld\n");
+    assert_eq!(echoed, "hello\nworld\n", "kubectl {version}");
+    assert_eq!(
+        k.ok(&["exec", "web", "--", "hostname"]).trim(),
+        "web",
+        "kubectl {version}"
+    );
+    assert_eq!(
+        k.ok(&[
+            "exec",
+            "web",
+            "-c",
+            "main",
+            "--",
+            "sh",
+            "-c",
+            "echo $HOSTNAME"
+        ])
+        .trim(),
+        "web",
+        "kubectl {version}"
+    );
+    // A container the pod does not have: kube's message.
+    let err = k.fails(&["exec", "web", "-c", "nope", "--", "true"]);
+    assert!(
+        err.contains("container nope is not valid for pod web"),
+        "kubectl {version}: {err}"
+    );
+}
+
+#[test]
+fn kubectl_exec_runs_commands_in_containers() {
+    let mut host = Host::new("cex");
+    let kubeconfig = host.start();
+    let layout = busybox_layout(host.dir.path());
+    let root = host.data().join("agent");
+    let root = root.to_str().expect("utf-8");
+    host.clipper(&[
+        "image",
+        "import",
+        layout.to_str().expect("utf-8"),
+        "--root",
+        root,
+    ]);
+    let k = host.kubectl(&kubeconfig, "1.33");
+    k.ok_stdin(&["apply", "-f", "-"], POD);
+    wait_until("pod web Running", POD_LIMIT, POLL, || {
+        phase(&k, "web") == "Running"
+    });
+
+    exec_works(&k, "1.33");
+    exec_works(&host.kubectl(&kubeconfig, "1.30"), "1.30");
+
+    // kubectl before 1.30 speaks SPDY (and 1.30+ without WebSockets): refused, saying
+    // why.
+    let spdy = k.run_with(
+        &["exec", "web", "--", "true"],
+        None,
+        &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")],
+    );
+    assert!(!spdy.ok);
+    assert!(
+        spdy.stderr.contains("SPDY is not served"),
+        "{:?}",
+        spdy.stderr
+    );
+
+    k.ok(&["delete", "pod", "web", "--wait=true"]);
+    host.stop();
+}
