@@ -1,7 +1,7 @@
 //! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
 //! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events`,
-//! `describe` and `logs`, with kubectl's meaning, flags, output and exit codes, over the REST client
-//! of `proto/client`.
+//! `describe`, `logs`, `edit`, `drain`, `config`, `explain` and `rollout restart`, with
+//! kubectl's meaning, flags, output and exit codes, over the REST client of `proto/client`.
 //!
 //! - `mod.rs` — the subcommands, the kubeconfig and namespace, errors and exit codes;
 //! - `discovery.rs` — resource types from discovery (plural, singular, short names, kind,
@@ -11,7 +11,8 @@
 //!   API server's path evaluator;
 //! - `get.rs`, `apply.rs` (apply, create), `delete.rs`, `modify.rs` (patch, label,
 //!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events),
-//!   `describe.rs` and `logs.rs` — one verb group each.
+//!   `describe.rs`, `logs.rs`, `edit.rs`, `drain.rs`, `config.rs` (the kubeconfig files,
+//!   no server), `explain.rs` (OpenAPI v3) and `rollout.rs` — one verb group each.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
