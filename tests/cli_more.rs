@@ -1,7 +1,8 @@
 //! More kubectl verbs of `clipper` against a real `clipper up`, checked against stock
 //! kubectl on the same cluster: `explain` (byte for byte with kubectl 1.33), `config`
 //! (the same output and the same files written), `rollout restart`, `edit` (driven by
-//! editor scripts, as a user's editor would save) and `drain`.
+//! editor scripts, as a user's editor would save) and `drain` (`--dry-run=server` is left
+//! out: the API server's eviction does not honor dryRun yet and deletes the pod).
 
 mod common;
 
@@ -706,6 +707,24 @@ fn drain_filters_evicts_and_reports_as_kubectl() {
     );
     let r = both(&["--ignore-daemonsets", "--delete-emptydir-data"]);
     assert!(r.stderr.contains("cannot delete cannot delete Pods that declare no controller (use --force to override): default/scratch-cn, default/solo-cn"), "{}", r.stderr);
+    // A client dry run: what would be evicted, nothing changed.
+    let r = both(&[
+        "--ignore-daemonsets",
+        "--force",
+        "--delete-emptydir-data",
+        "--dry-run=client",
+    ]);
+    assert_eq!(
+        sorted_lines(&r.stdout),
+        [
+            "evicting pod default/done-cn (dry run)",
+            "evicting pod default/scratch-cn (dry run)",
+            "evicting pod default/solo-cn (dry run)",
+            "node/cn already cordoned (dry run)",
+            "node/cn drained (dry run)",
+        ]
+    );
+    assert!(k.run(&["get", "pod", "solo-cn"]).ok);
     // Everything allowed: the finished pod goes without --force; each pod evicted
     // (grace 0: gone at once without a node agent), then the node drained.
     let r = both(&[

@@ -7,7 +7,9 @@
 //! (`POST pods/NAME/eviction`, policy/v1; a 429 from a PodDisruptionBudget is retried
 //! every 5 s until `--timeout`) or, with `--disable-eviction`, deleted; then drain waits
 //! for each pod to be gone (polling once a second, as kubectl does) and prints
-//! `pod/NAME evicted` (or `deleted`), and finally `node/NAME drained`.
+//! `pod/NAME evicted` (or `deleted`), and finally `node/NAME drained`. `--dry-run=client`
+//! only prints what would be evicted; `--dry-run=server` sends the writes with
+//! `dryRun=All` and waits for nothing.
 
 use std::time::Duration;
 
@@ -51,6 +53,10 @@ pub struct DrainArgs {
     /// must be greater than 0 to skip.
     #[arg(long, default_value_t = 0)]
     pub skip_wait_for_delete_timeout: i64,
+    /// none, client (print what would be evicted) or server (send the requests with
+    /// dryRun=All).
+    #[arg(long, default_value = "none", num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: String,
     #[command(flatten)]
     pub global: Global,
 }
@@ -257,11 +263,48 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
+/// `--dry-run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DryRun {
+    None,
+    Client,
+    Server,
+}
+
+impl DryRun {
+    pub fn parse(s: &str) -> Result<DryRun> {
+        Ok(match s {
+            "none" => DryRun::None,
+            "client" => DryRun::Client,
+            "server" => DryRun::Server,
+            other => anyhow::bail!(
+                "Invalid dry-run value ({other}). Must be \"none\", \"server\", or \"client\"."
+            ),
+        })
+    }
+
+    /// What kubectl adds to each printed line.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DryRun::None => "",
+            DryRun::Client => " (dry run)",
+            DryRun::Server => " (server dry run)",
+        }
+    }
+
+    /// The query of a write (`?dryRun=All` on the server).
+    fn query(self, field_manager: &str) -> String {
+        let dry = if self == DryRun::Server { "All" } else { "" };
+        query(&[("fieldManager", field_manager), ("dryRun", dry)])
+    }
+}
+
 struct Drainer<'a> {
     session: &'a Session,
     args: &'a DrainArgs,
     /// Zero: no limit.
     timeout: Duration,
+    dry_run: DryRun,
 }
 
 impl Drainer<'_> {
@@ -345,6 +388,8 @@ impl Drainer<'_> {
                 self.delete(ns, name).await
             };
             match result {
+                // A server dry run removes nothing: no wait.
+                Ok(true) if self.dry_run == DryRun::Server => {}
                 Ok(true) => removed.push(pod),
                 // Already gone.
                 Ok(false) => {
@@ -379,11 +424,14 @@ impl Drainer<'_> {
     }
 
     fn delete_options(&self) -> Value {
+        let mut o = json!({});
         if self.args.grace_period >= 0 {
-            json!({"gracePeriodSeconds": self.args.grace_period})
-        } else {
-            json!({})
+            o["gracePeriodSeconds"] = json!(self.args.grace_period);
         }
+        if self.dry_run == DryRun::Server {
+            o["dryRun"] = json!(["All"]);
+        }
+        o
     }
 
     /// One pod's eviction, retried while a disruption budget forbids it; `Ok(false)` if
@@ -400,11 +448,11 @@ impl Drainer<'_> {
             "kind": "Eviction",
             "metadata": {"name": name, "namespace": ns},
         });
-        if self.args.grace_period >= 0 {
+        if self.args.grace_period >= 0 || self.dry_run == DryRun::Server {
             body["deleteOptions"] = self.delete_options();
         }
         loop {
-            println!("evicting pod {ns}/{name}");
+            println!("evicting pod {ns}/{name}{}", self.dry_run.suffix());
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Err(format!(
                     "error when evicting pods/\"{name}\" -n \"{ns}\": global timeout reached: {}",
@@ -452,7 +500,15 @@ impl Drainer<'_> {
 
     /// One pod's deletion; `Ok(false)` if it was already gone.
     async fn delete(&self, ns: &str, name: &str) -> std::result::Result<bool, String> {
-        let path = format!("/api/v1/namespaces/{ns}/pods/{name}");
+        let dry = if self.dry_run == DryRun::Server {
+            "All"
+        } else {
+            ""
+        };
+        let path = format!(
+            "/api/v1/namespaces/{ns}/pods/{name}{}",
+            query(&[("dryRun", dry)])
+        );
         let body = self.delete_options();
         match self
             .session
@@ -525,6 +581,16 @@ impl Drainer<'_> {
         if !warnings.is_empty() {
             eprintln!("Warning: {warnings}");
         }
+        if self.dry_run == DryRun::Client {
+            for p in &pods {
+                println!(
+                    "evicting pod {}/{} (dry run)",
+                    p["metadata"]["namespace"].as_str().unwrap_or(""),
+                    p["metadata"]["name"].as_str().unwrap_or("")
+                );
+            }
+            return Ok(());
+        }
         if let Err(errors) = self.remove(&pods).await {
             let joined = aggregate(&errors);
             if let Ok((pending, _)) = self.pods_for_deletion(node).await
@@ -559,6 +625,8 @@ pub async fn run(args: DrainArgs) -> Result<Outcome> {
         anyhow::bail!("cannot specify both a node name and a --selector option");
     }
     let timeout = super::delete::parse_duration(&args.timeout)?;
+    let dry_run = DryRun::parse(&args.dry_run)?;
+    let suffix = dry_run.suffix();
     let session = Session::new(&args.global)?;
     let mut nodes = args.nodes.clone();
     if let Some(sel) = &args.selector {
@@ -584,20 +652,24 @@ pub async fn run(args: DrainArgs) -> Result<Outcome> {
         let path = format!("/api/v1/nodes/{node}");
         let current = session.get(&path).await?;
         if current["spec"]["unschedulable"].as_bool() == Some(true) {
-            println!("node/{node} already cordoned");
+            println!("node/{node} already cordoned{suffix}");
+            continue;
+        }
+        if dry_run == DryRun::Client {
+            println!("node/{node} cordoned{suffix}");
             continue;
         }
         let patch = json!({"spec": {"unschedulable": true}});
         match session
             .send(
                 Method::PATCH,
-                &format!("{path}{}", query(&[("fieldManager", "kubectl-drain")])),
+                &format!("{path}{}", dry_run.query("kubectl-drain")),
                 clipper_client::rest::STRATEGIC_MERGE_PATCH,
                 &patch,
             )
             .await
         {
-            Ok(_) => println!("node/{node} cordoned"),
+            Ok(_) => println!("node/{node} cordoned{suffix}"),
             Err(e) => eprintln!("error: unable to cordon node \"{node}\": {e}"),
         }
     }
@@ -605,6 +677,7 @@ pub async fn run(args: DrainArgs) -> Result<Outcome> {
         session: &session,
         args: &args,
         timeout,
+        dry_run,
     };
     // As kubectl 1.33: a node that fails is reported and the others are still drained;
     // the pending nodes and every error are listed at the end.
@@ -612,7 +685,7 @@ pub async fn run(args: DrainArgs) -> Result<Outcome> {
     let mut all_errors = Vec::new();
     for node in &nodes {
         match drainer.drain(node).await {
-            Ok(()) => println!("node/{node} drained"),
+            Ok(()) => println!("node/{node} drained{suffix}"),
             Err(errors) => {
                 eprintln!(
                     "error: unable to drain node \"{node}\" due to error: {}, continuing command...",
