@@ -87,6 +87,63 @@ fn exec_works(k: &Kubectl, version: &str) {
     );
 }
 
+/// `clipper exec` against kubectl 1.33: the same stdout, stderr and exit code.
+fn clipper_exec_matches_kubectl(k: &Kubectl, clipper: &Kubectl) {
+    let same = |args: &[&str], stdin: Option<&str>| {
+        let want = k.run_with(args, stdin, &[]);
+        let got = clipper.run_with(args, stdin, &[]);
+        assert_eq!(
+            (got.code, &got.stdout, &got.stderr),
+            (want.code, &want.stdout, &want.stderr),
+            "clipper {args:?} (left) against kubectl (right)"
+        );
+        got
+    };
+    let r = same(
+        &[
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 7",
+        ],
+        None,
+    );
+    assert_eq!(r.code, Some(7));
+    assert_eq!(r.stderr, "err\ncommand terminated with exit code 7\n");
+    let r = same(
+        &["exec", "-i", "pod/web", "--", "cat"],
+        Some("hello\nworld\n"),
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "hello\nworld\n"));
+    // -t without a terminal on stdin: kubectl's warning, then no TTY.
+    same(&["exec", "-i", "-t", "web", "--", "cat"], Some("x\n"));
+    let r = same(&["exec", "web", "-c", "main", "--", "hostname"], None);
+    assert_eq!(r.stdout, "web\n");
+    let r = same(&["exec", "web", "-c", "nope", "--", "true"], None);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains("container nope is not valid for pod web"),
+        "{:?}",
+        r.stderr
+    );
+    let r = same(&["exec", "missing", "--", "true"], None);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("\"missing\" not found"), "{:?}", r.stderr);
+    // A command that does not exist: the runtime's error, as kubectl prints it.
+    same(&["exec", "web", "--", "no-such-command"], None);
+    // -t on a terminal (script(1)'s pty, sized by stty): a remote tty of that size, from
+    // the resize message sent first (the remote shell waits for it: the process starts
+    // before the message is applied).
+    let tty = common::node::sh(&format!(
+        "timeout 60 script -qec 'stty cols 123 rows 45; KUBECONFIG={} {} exec -it web -- sh -c \"until stty size 2>/dev/null | grep -q .; do :; done; stty size\"' /dev/null </dev/null",
+        clipper.kubeconfig.display(),
+        clipper.bin.display()
+    ));
+    assert!(tty.contains("45 123\r\n"), "{tty:?}");
+}
+
 #[test]
 fn kubectl_exec_runs_commands_in_containers() {
     let mut host = Host::new("cex");
@@ -109,6 +166,8 @@ fn kubectl_exec_runs_commands_in_containers() {
 
     exec_works(&k, "1.33");
     exec_works(&host.kubectl(&kubeconfig, "1.30"), "1.30");
+
+    clipper_exec_matches_kubectl(&k, &host.clipper_cli(&kubeconfig));
 
     // kubectl before 1.30 speaks SPDY (and 1.30+ without WebSockets): refused, saying
     // why.

@@ -167,7 +167,10 @@ fn names(pod: &Value, field: &str) -> Vec<String> {
 }
 
 /// kubectl's choice of container, and the note it prints when it picks one.
-fn choose_container(pod: &Value, asked: Option<&str>) -> Result<(String, Option<String>)> {
+pub(super) fn choose_container(
+    pod: &Value,
+    asked: Option<&str>,
+) -> Result<(String, Option<String>)> {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let containers = names(pod, "containers");
     let init = names(pod, "initContainers");

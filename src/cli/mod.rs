@@ -1,6 +1,6 @@
 //! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
 //! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events`,
-//! `describe`, `logs`, `edit`, `drain`, `config`, `explain` and `rollout restart`, with
+//! `describe`, `logs`, `exec`, `edit`, `drain`, `config`, `explain` and `rollout restart`, with
 //! kubectl's meaning, flags, output and exit codes, over the REST client of `proto/client`.
 //!
 //! - `mod.rs` — the subcommands, the kubeconfig and namespace, errors and exit codes;
@@ -11,8 +11,9 @@
 //!   API server's path evaluator;
 //! - `get.rs`, `apply.rs` (apply, create), `delete.rs`, `modify.rs` (patch, label,
 //!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events),
-//!   `describe.rs`, `logs.rs`, `edit.rs`, `drain.rs`, `config.rs` (the kubeconfig files,
-//!   no server), `explain.rs` (OpenAPI v3) and `rollout.rs` — one verb group each.
+//!   `describe.rs`, `logs.rs`, `exec.rs` (over a WebSocket), `edit.rs`, `drain.rs`,
+//!   `config.rs` (the kubeconfig files, no server), `explain.rs` (OpenAPI v3) and
+//!   `rollout.rs` — one verb group each.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +31,7 @@ mod describe;
 mod discovery;
 mod drain;
 mod edit;
+mod exec;
 mod explain;
 mod get;
 mod info;
@@ -72,6 +74,8 @@ pub enum Verb {
     Describe(describe::DescribeArgs),
     /// Print the logs for a container in a pod (kubectl logs).
     Logs(logs::LogsArgs),
+    /// Execute a command in a container (kubectl exec).
+    Exec(exec::ExecArgs),
     /// Manage the rollout of a resource (kubectl rollout restart).
     Rollout(rollout::RolloutArgs),
     /// Modify kubeconfig files (kubectl config).
@@ -160,6 +164,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Events(a) => info::events(a).await,
             Verb::Describe(a) => describe::run(a).await,
             Verb::Logs(a) => logs::run(a).await,
+            Verb::Exec(a) => exec::run(a).await,
             Verb::Rollout(a) => rollout::run(a).await,
             Verb::Config(a) => config::run(a).await,
             Verb::Explain(a) => explain::run(a).await,
@@ -173,6 +178,7 @@ pub fn run(verb: Verb) -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         // Each failure was printed where it happened.
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(e) => {
             print_error(&e);
             ExitCode::from(1)
@@ -185,6 +191,8 @@ pub fn run(verb: Verb) -> ExitCode {
 pub enum Outcome {
     Success,
     Failed,
+    /// A remote command's exit code, passed on (`exec`; its message already printed).
+    Exit(u8),
 }
 
 impl Outcome {

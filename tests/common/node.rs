@@ -224,6 +224,27 @@ impl Host {
         )
     }
 
+    /// `clipper`'s kubectl verbs run inside the namespace, driven as [`Host::kubectl`]'s
+    /// kubectl is (a wrapper script; `Kubectl::run` gives the exit code and stderr).
+    pub fn clipper_cli(&self, kubeconfig: &Path) -> Kubectl {
+        let wrapper = self.dir.path().join("clipper-in-host");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec nsenter --net=/run/netns/{} {} \"$@\"\n",
+                self.ns,
+                env!("CARGO_BIN_EXE_clipper")
+            ),
+        )
+        .expect("write wrapper");
+        sh(&format!("chmod +x {}", wrapper.display()));
+        Kubectl::new(
+            wrapper,
+            kubeconfig.to_path_buf(),
+            self.dir.path().join("home"),
+        )
+    }
+
     pub fn clipper(&self, args: &[&str]) -> String {
         let out = self.command().args(args).output().expect("clipper runs");
         assert!(

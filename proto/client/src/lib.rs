@@ -192,6 +192,35 @@ pub(crate) fn tls_config(creds: &Credentials) -> Result<rustls::ClientConfig, Cl
     }
 }
 
+/// A TLS connection to the API server offering HTTP/1.1 only (ALPN `http/1.1`), with the
+/// kubeconfig's CA and client certificate ([`tls_config`]): for a WebSocket upgrade
+/// (`clipper exec`), which the REST client's HTTP/2 connection does not carry. Requests
+/// on it authenticate with [`Credentials::token`] when there is one.
+pub async fn connect_http1(
+    creds: &Credentials,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, ClientError> {
+    let addr = creds.addr;
+    let err = |reason: String| ClientError::Connect { addr, reason };
+    let mut tls = tls_config(creds)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let name = rustls::pki_types::ServerName::try_from(creds.server_name.clone())
+        .map_err(|e| err(format!("server name: {e}")))?;
+    let connect = async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| err(format!("TLS: {e}")))
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| err("timed out".into()))?
+}
+
 /// Transport knobs (tests shrink the receive window to provoke back-pressure).
 #[derive(Clone, Debug)]
 pub struct Options {
