@@ -244,6 +244,24 @@ fn bad_requests_get_kubernetes_status_errors_and_change_nothing() {
         .post_json(CMS, &configmap("once"))
         .status(409, "AlreadyExists");
     assert_eq!(s["message"], "configmaps \"once\" already exists");
+    // An eviction with dryRun (query or its DeleteOptions) deletes nothing.
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "evictee"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    assert_eq!(c.post_json(pods, &pod).code, 201);
+    let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+        "metadata": {"name": "evictee"}});
+    let evict = format!("{pods}/evictee/eviction");
+    assert_eq!(
+        c.post_json(&format!("{evict}?dryRun=All"), &eviction).code,
+        201
+    );
+    let mut dry = eviction.clone();
+    dry["deleteOptions"] = json!({"dryRun": ["All"]});
+    assert_eq!(c.post_json(&evict, &dry).code, 201);
+    assert_eq!(c.get(&format!("{pods}/evictee")).code, 200, "still there");
+    assert_eq!(c.post_json(&evict, &eviction).code, 201);
+    c.get(&format!("{pods}/evictee")).status(404, "NotFound");
     // A Service with a fixed ClusterIP created twice is the same 409, not a 422 about
     // its own address being taken.
     let svcs = "/api/v1/namespaces/default/services";

@@ -1,8 +1,7 @@
 //! More kubectl verbs of `clipper` against a real `clipper up`, checked against stock
 //! kubectl on the same cluster: `explain` (byte for byte with kubectl 1.33), `config`
 //! (the same output and the same files written), `rollout restart`, `edit` (driven by
-//! editor scripts, as a user's editor would save) and `drain` (`--dry-run=server` is left
-//! out: the API server's eviction does not honor dryRun yet and deletes the pod).
+//! editor scripts, as a user's editor would save) and `drain`.
 
 mod common;
 
@@ -811,6 +810,26 @@ fn drain_filters_evicts_and_reports_as_kubectl() {
     assert_eq!(
         r.stdout,
         "node/cn already cordoned\npod/guarded deleted\nnode/cn drained\n"
+    );
+    assert!(!k.run(&["get", "pod", "guarded"]).ok);
+    // kubectl sends those DeleteOptions as protobuf: the same outcome.
+    k.ok(&["uncordon", "cn"]);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: guarded, labels: {app: guarded}}\nspec:\n  nodeName: cn\n  containers: [{name: main, image: busybox}]\n",
+    );
+    let r = k.run(&[
+        "drain",
+        "cn",
+        "--ignore-daemonsets",
+        "--force",
+        "--grace-period=0",
+        "--disable-eviction",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "node/cn cordoned\npod/guarded deleted\nnode/cn drained\n"
     );
     assert!(!k.run(&["get", "pod", "guarded"]).ok);
     cluster.stop();

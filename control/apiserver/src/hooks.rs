@@ -591,7 +591,14 @@ pub async fn subresource(
         }
         ("eviction", "create") => {
             let eviction: Eviction = typed_body(req, "policy/v1", "Eviction").await?;
-            evict(server, scope, name, &eviction).await?;
+            // Dry run from the query (CreateOptions) or the eviction's own DeleteOptions.
+            let dry_run = query.dry_run()?
+                || eviction
+                    .delete_options
+                    .as_ref()
+                    .and_then(|d| d.dry_run.as_ref())
+                    .is_some_and(|d| d.iter().any(|v| v == "All"));
+            evict(server, scope, name, &eviction, dry_run).await?;
             Ok(resp::value(
                 201,
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -818,6 +825,7 @@ async fn evict(
     scope: &Scope,
     name: &str,
     eviction: &Eviction,
+    dry_run: bool,
 ) -> Result<(), ApiError> {
     let api = &server.api;
     let pod_obj = api.get(scope, name).await?;
@@ -897,6 +905,7 @@ async fn evict(
             .as_ref()
             .and_then(|d| d.preconditions.as_ref())
             .and_then(|p| p.uid.clone()),
+        dry_run,
         ..Default::default()
     };
     api.delete(scope, name, &opts).await.map(|_| ())

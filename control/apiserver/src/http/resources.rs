@@ -493,14 +493,9 @@ fn delete_options(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(opts);
     }
-    let v: Value = match ctype {
-        "application/yaml" => codec::yaml_documents(std::str::from_utf8(body).unwrap_or(""))
-            .ok()
-            .and_then(|mut d| (!d.is_empty()).then(|| d.remove(0)))
-            .ok_or_else(|| ApiError::bad_request("invalid DeleteOptions"))?,
-        _ => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?,
-    };
+    // JSON, YAML or protobuf (Go's typed clients, e.g. kubectl drain, send protobuf).
+    let v = body_value(ctype, body, "v1", "DeleteOptions")
+        .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {}", e.message)))?;
     if let Some(g) = v.get("gracePeriodSeconds").and_then(Value::as_i64) {
         opts.grace_period_seconds = Some(g);
     }
