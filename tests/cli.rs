@@ -193,11 +193,12 @@ fn get_api_resources_and_output_formats_match_kubectl() {
     ]);
     assert_eq!(other, "2");
 
-    // Nothing there: kubectl's message on stderr, success.
-    let r = c.run(&["get", "pods"]);
+    // Nothing there (the deployment's pods are in default): kubectl's message on stderr,
+    // success.
+    let r = c.run(&["get", "pods", "-n", "kube-public"]);
     assert!(r.ok, "{}", r.stderr);
     assert_eq!(r.stdout, "");
-    assert_eq!(r.stderr, "No resources found in default namespace.\n");
+    assert_eq!(r.stderr, "No resources found in kube-public namespace.\n");
     same_output(&c, &k, &["get", "pods", "-n", "other"]);
     // Global flags before the verb, as kubectl takes them.
     same_output(&c, &k, &["-n", "other", "get", "configmaps", "-o", "name"]);
