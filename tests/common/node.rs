@@ -177,16 +177,16 @@ impl Host {
 
     /// `clipper up` in the namespace; returns the kubeconfig.
     pub fn start(&mut self) -> PathBuf {
+        self.start_with(&["--listen", "127.0.0.1:0", "--node-name", "node-1"])
+    }
+
+    /// `clipper up` with these flags (and `--data-dir`); returns the kubeconfig.
+    pub fn start_with(&mut self, flags: &[&str]) -> PathBuf {
         let mut child = self
             .command()
-            .args([
-                "up",
-                "--listen",
-                "127.0.0.1:0",
-                "--node-name",
-                "node-1",
-                "--data-dir",
-            ])
+            .arg("up")
+            .args(flags)
+            .arg("--data-dir")
             .arg(self.data())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

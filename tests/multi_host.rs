@@ -1,0 +1,134 @@
+//! Two hosts, each a network namespace joined by a veth link: the control plane
+//! (`clipper up --no-agent`) on one, `clipper agent` alone on the other. The agent
+//! registers its node over the link, runs the pod the scheduler binds to it, and the API
+//! server reads the pod's log from the agent across the link.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::node::{Host, busybox_layout, sh};
+use common::wait_until;
+
+const LIMIT: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(250);
+
+/// The agent process, killed on drop if the test fails before stopping it.
+struct Agent(Option<Child>);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn an_agent_on_another_host_joins_and_runs_pods() {
+    let mut control = Host::new("cmc");
+    let worker = Host::new("cmw");
+    // The link: 10.201.0.1 (control) — 10.201.0.2 (worker).
+    sh(&format!(
+        "ip link add vc netns {c} type veth peer name vw netns {w} && \
+         ip -n {c} addr add 10.201.0.1/24 dev vc && ip -n {c} link set vc up && \
+         ip -n {w} addr add 10.201.0.2/24 dev vw && ip -n {w} link set vw up",
+        c = control.ns,
+        w = worker.ns
+    ));
+    let kubeconfig = control.start_with(&["--listen", "10.201.0.1:0", "--no-agent"]);
+    let k = control.kubectl(&kubeconfig, "1.33");
+
+    let root = worker.data().join("agent");
+    let layout = busybox_layout(worker.dir.path());
+    worker.clipper(&[
+        "image",
+        "import",
+        layout.to_str().expect("utf-8"),
+        "--root",
+        root.to_str().expect("utf-8"),
+    ]);
+    let mut child = worker
+        .command()
+        .args(["agent", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args([
+            "--node-name",
+            "worker-1",
+            "--pod-cidr",
+            "10.244.7.0/24",
+            "--node-ip",
+            "10.201.0.2",
+            "--root",
+        ])
+        .arg(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("clipper agent starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut agent = Agent(Some(child));
+    let mut first = String::new();
+    let mut lines = BufReader::new(stdout);
+    lines.read_line(&mut first).expect("agent output");
+    // The rest is drained, so the agent never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    assert!(
+        first.starts_with("clipper: node agent running (node worker-1, address 10.201.0.2"),
+        "{first}"
+    );
+
+    wait_until("worker-1 Ready", LIMIT, POLL, || {
+        let r = k.run(&[
+            "get",
+            "node",
+            "worker-1",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        r.ok && r.stdout == "True"
+    });
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "node",
+            "worker-1",
+            "-o",
+            "jsonpath={.status.addresses[0].address}"
+        ]),
+        "10.201.0.2"
+    );
+    k.ok(&[
+        "run",
+        "hello",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from $(hostname)",
+    ]);
+    wait_until("hello Succeeded", LIMIT, POLL, || {
+        k.run(&["get", "pod", "hello", "-o", "jsonpath={.status.phase}"])
+            .stdout
+            == "Succeeded"
+    });
+    let pod_ip = k.ok(&["get", "pod", "hello", "-o", "jsonpath={.status.podIP}"]);
+    assert!(pod_ip.starts_with("10.244.7."), "{pod_ip}");
+    assert_eq!(
+        k.ok(&["get", "pod", "hello", "-o", "jsonpath={.spec.nodeName}"]),
+        "worker-1"
+    );
+    // The log travels from the worker's agent to the control plane's API server.
+    assert_eq!(k.ok(&["logs", "hello"]), "hello from hello\n");
+    k.ok(&["delete", "pod", "hello", "--wait=true", "--timeout=60s"]);
+
+    // SIGTERM stops the agent cleanly.
+    if let Some(child) = agent.0.take() {
+        common::stop(child);
+    }
+    control.stop();
+}
