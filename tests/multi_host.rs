@@ -125,6 +125,13 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
     // The log travels from the worker's agent to the control plane's API server.
     assert_eq!(k.ok(&["logs", "hello"]), "hello from hello\n");
     k.ok(&["delete", "pod", "hello", "--wait=true", "--timeout=60s"]);
+    // A finished pod leaves the API at once; the agent then removes its container.
+    let runc_root = root.join("runc");
+    wait_until("the worker's container removed", LIMIT, POLL, || {
+        sh(&format!("runc --root {} list -q", runc_root.display()))
+            .trim()
+            .is_empty()
+    });
 
     // SIGTERM stops the agent cleanly.
     if let Some(child) = agent.0.take() {

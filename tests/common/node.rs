@@ -262,15 +262,18 @@ impl Drop for Host {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Containers and pod namespaces the agent left (the test failed midway).
+        // Containers, pod namespaces (CNI's records: `<root>/cni/pods/<uid>.json`) and
+        // pod cgroups the agent left (the test stopped with pods running, or failed).
         let agent = self.data().join("agent");
         let _ = Command::new("sh")
             .args([
                 "-c",
                 &format!(
-                    "for c in $(runc --root {root} list -q 2>/dev/null); do runc --root {root} delete -f $c; done; \
+                    "for c in $(runc --root {root} list -q 2>/dev/null); do runc --root {root} delete -f $c; \
+                       rmdir /sys/fs/cgroup/*/clipper/$(echo $c | cut -c1-36) 2>/dev/null; done; \
                      grep ' {dir}' /proc/self/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l; \
-                     for n in $(ls {cni}/records 2>/dev/null); do ip netns del clipper-$n 2>/dev/null; done; \
+                     for f in {cni}/pods/*.json; do [ -e \"$f\" ] || continue; u=$(basename \"$f\" .json); \
+                       ip netns del clipper-$u 2>/dev/null; rmdir /sys/fs/cgroup/*/clipper/$u 2>/dev/null; done; \
                      ip netns del {ns}",
                     root = agent.join("runc").display(),
                     dir = self.dir.path().display(),
