@@ -126,6 +126,19 @@ struct AgentArgs {
     cluster_dns: Option<std::net::IpAddr>,
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
+    /// Do not run the service proxy (and the cluster DNS) on this node.
+    #[arg(long)]
+    no_proxy: bool,
+    /// The link the service proxy puts ClusterIPs on.
+    #[arg(long, default_value = "clipper0")]
+    service_ip_link: String,
+    /// Where the service proxy serves /metrics and /healthz.
+    #[arg(long, default_value = clipper_proxyd::metrics::DEFAULT_METRICS_ADDRESS)]
+    proxy_metrics_address: std::net::SocketAddr,
+    /// Connect to endpoints on this node from the node's address instead of keeping
+    /// the client's.
+    #[arg(long)]
+    no_preserve_source: bool,
 }
 
 #[derive(Subcommand)]
@@ -543,7 +556,7 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         link: c.service_ip_link.clone(),
         metrics_address: c.proxy_metrics_address,
         preserve_source: c.preserve_source,
-        dns_ip,
+        dns_ip: Some(dns_ip),
         cluster_domain: c.cluster_domain.clone(),
     });
     let agent = c.agent.then(|| node_agent::AgentOptions {
@@ -634,27 +647,8 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
             Err(e) => eprintln!("clipper: the node agent's task failed: {e}"),
         }
     }
-    if let Some(RunningProxy {
-        stop,
-        task,
-        dns,
-        tproxy,
-    }) = proxy
-    {
-        if let Some(dns) = dns
-            && let Err(e) = dns.shutdown().await
-        {
-            eprintln!("clipper: the cluster DNS had stopped: {e}");
-        }
-        let _ = stop.send(true);
-        match task.await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("clipper: the service proxy had stopped: {e}"),
-            Err(e) => eprintln!("clipper: the service proxy task failed: {e}"),
-        }
-        if tproxy {
-            clipper_proxyd::tproxy::remove().await;
-        }
+    if let Some(proxy) = proxy {
+        proxy.stop().await;
     }
     let _ = stop_controllers.send(true);
     if let Err(e) = controllers.await
@@ -698,8 +692,23 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let creds = clipper_client::Credentials::from_kubeconfig(&args.kubeconfig)?;
     let ca_pem = node_agent::certificate_pem(&creds.ca);
     let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
+    let node_name = args.node_name.unwrap_or_else(host_name);
+    // The proxy and the DNS first, as in clipper up; the DNS only with --cluster-dns.
+    let proxy = if args.no_proxy {
+        None
+    } else {
+        let opts = ProxyOptions {
+            node_name: node_name.clone(),
+            link: args.service_ip_link.clone(),
+            metrics_address: args.proxy_metrics_address,
+            preserve_source: !args.no_preserve_source,
+            dns_ip: args.cluster_dns,
+            cluster_domain: args.cluster_domain.clone(),
+        };
+        Some(run_proxy(&quic, opts).await?)
+    };
     let opts = node_agent::AgentOptions {
-        node_name: args.node_name.unwrap_or_else(host_name),
+        node_name,
         root: args.root,
         pod_cidr: args.pod_cidr,
         pod_bridge: args.pod_bridge,
@@ -711,13 +720,13 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = node_agent::start(quic, opts, stop_rx).await?;
-    tokio::select! {
-        r = shutdown.wait() => r?,
-        // Fails only if the agent stops by itself (its watch failed for good).
-        _ = std::future::pending::<()>() => {}
-    }
+    shutdown.wait().await?;
     let _ = stop.send(true);
-    task.await??;
+    let result = task.await;
+    if let Some(proxy) = proxy {
+        proxy.stop().await;
+    }
+    result??;
     println!("clipper: agent stopped");
     Ok(())
 }
@@ -843,7 +852,8 @@ struct ProxyOptions {
     link: String,
     metrics_address: std::net::SocketAddr,
     preserve_source: bool,
-    dns_ip: std::net::IpAddr,
+    /// The cluster DNS address served on this node; none: no DNS here.
+    dns_ip: Option<std::net::IpAddr>,
     cluster_domain: String,
 }
 
@@ -935,6 +945,19 @@ async fn start_proxy(
         .map_err(|e| anyhow::anyhow!("the service proxy's kubeconfig: {}", e.message))?;
     let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
     let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
+    if let Some(ip) = opts.dns_ip {
+        ensure_dns_service(running, ip).await?;
+    }
+    run_proxy(&quic, opts).await
+}
+
+/// The proxy and the cluster DNS on this node, under `quic`'s identity (`clipper up`'s
+/// kube-proxy, or `clipper agent`'s node, which `clipper:node-proxier` lets read
+/// Services and EndpointSlices).
+async fn run_proxy(
+    quic: &std::sync::Arc<clipper_client::QuicClient>,
+    opts: ProxyOptions,
+) -> anyhow::Result<RunningProxy> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let empty = clipper_dataplane::Config::from_yaml("services: []")
         .map_err(|e| anyhow::anyhow!("the service proxy's configuration: {e}"))?;
@@ -951,9 +974,11 @@ async fn start_proxy(
         }
     };
     let mut ctx = clipper_proxyd::NodeContext::new(&opts.node_name);
-    ctx.skip
-        .insert((DNS_SERVICE.0.to_string(), DNS_SERVICE.1.to_string()));
-    ensure_dns_service(running, opts.dns_ip).await?;
+    if opts.dns_ip.is_some() {
+        // The DNS answers on its ClusterIP itself.
+        ctx.skip
+            .insert((DNS_SERVICE.0.to_string(), DNS_SERVICE.1.to_string()));
+    }
     let zone = clipper_dns::ZoneHandle::new(
         clipper_dns::Zone::new(clipper_dns::ZoneConfig {
             cluster_domain: opts.cluster_domain.clone(),
@@ -985,10 +1010,10 @@ async fn start_proxy(
         )
     })?;
     let looped = clipper_proxyd::ProxyLoop::new(
-        &quic,
+        quic,
         std::sync::Arc::new(handle),
         link,
-        [opts.dns_ip].into(),
+        opts.dns_ip.into_iter().collect(),
         ctx,
     )
     .with_dns(zone.clone());
@@ -1006,8 +1031,8 @@ async fn start_proxy(
         "clipper: service proxy running (node {}, service IPs on {}, metrics http://{metrics_at}/metrics)",
         opts.node_name, opts.link
     );
-    let dns = if serve_dns {
-        let at = std::net::SocketAddr::new(opts.dns_ip, 53);
+    let dns = if let (true, Some(dns_ip)) = (serve_dns, opts.dns_ip) {
+        let at = std::net::SocketAddr::new(dns_ip, 53);
         let upstreams = match clipper_dns::system_upstreams(&[at]) {
             Ok(u) => u,
             Err(e) => {
@@ -1025,7 +1050,9 @@ async fn start_proxy(
         );
         Some(server)
     } else {
-        eprintln!("clipper: warning: no service IP link, so no cluster DNS");
+        if opts.dns_ip.is_some() {
+            eprintln!("clipper: warning: no service IP link, so no cluster DNS");
+        }
         None
     };
     Ok(RunningProxy {
@@ -1042,6 +1069,26 @@ struct RunningProxy {
     dns: Option<clipper_dns::DnsServer>,
     /// The return path for kept source addresses is installed (removed on stop).
     tproxy: bool,
+}
+
+impl RunningProxy {
+    /// Stops the DNS server and the proxy, and removes the return path.
+    async fn stop(self) {
+        if let Some(dns) = self.dns
+            && let Err(e) = dns.shutdown().await
+        {
+            eprintln!("clipper: the cluster DNS had stopped: {e}");
+        }
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("clipper: the service proxy had stopped: {e}"),
+            Err(e) => eprintln!("clipper: the service proxy task failed: {e}"),
+        }
+        if self.tproxy {
+            clipper_proxyd::tproxy::remove().await;
+        }
+    }
 }
 
 /// How long `clipper up` waits for the service proxy's first sync.

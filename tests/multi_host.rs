@@ -62,6 +62,8 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
             "10.244.7.0/24",
             "--node-ip",
             "10.201.0.2",
+            "--cluster-dns",
+            "10.96.0.10",
             "--root",
         ])
         .arg(&root)
@@ -71,15 +73,27 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
         .expect("clipper agent starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut agent = Agent(Some(child));
-    let mut first = String::new();
+    // Its lines until the agent's: the proxy's and the DNS's come first.
     let mut lines = BufReader::new(stdout);
-    lines.read_line(&mut first).expect("agent output");
+    let mut seen = String::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        if lines.read_line(&mut line).expect("agent output") == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.starts_with("clipper: node agent running") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("clipper: service proxy running (node worker-1")
+            && seen.contains("clipper: cluster DNS on 10.96.0.10:53")
+            && seen.contains("clipper: node agent running (node worker-1, address 10.201.0.2"),
+        "{seen}"
+    );
     // The rest is drained, so the agent never writes into a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    assert!(
-        first.starts_with("clipper: node agent running (node worker-1, address 10.201.0.2"),
-        "{first}"
-    );
 
     wait_until("worker-1 Ready", LIMIT, POLL, || {
         let r = k.run(&[
@@ -124,6 +138,58 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
     );
     // The log travels from the worker's agent to the control plane's API server.
     assert_eq!(k.ok(&["logs", "hello"]), "hello from hello\n");
+
+    // The agent's own service proxy and cluster DNS serve the worker's pods: a Service
+    // (its EndpointSlice written here: no EndpointSlice controller yet) reached by name.
+    k.ok(&[
+        "run",
+        "web",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/www",
+    ]);
+    wait_until("web Running", LIMIT, POLL, || {
+        k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"])
+            .stdout
+            == "Running"
+    });
+    let web_ip = k.ok(&["get", "pod", "web", "-o", "jsonpath={.status.podIP}"]);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: websvc\nspec:\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: websvc-1\n  labels: {{kubernetes.io/service-name: websvc}}\naddressType: IPv4\nendpoints:\n- addresses: [\"{web_ip}\"]\n  conditions: {{ready: true}}\nports:\n- {{name: http, port: 8080, protocol: TCP}}\n"
+        ),
+    );
+    k.ok(&[
+        "run", "client", "--image=busybox", "--restart=Never", "--", "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://websvc.default.svc.cluster.local/ && exit 0; sleep 1; done; exit 1",
+    ]);
+    wait_until("client done", LIMIT, POLL, || {
+        let phase = k
+            .run(&["get", "pod", "client", "-o", "jsonpath={.status.phase}"])
+            .stdout;
+        phase == "Succeeded" || phase == "Failed"
+    });
+    assert_eq!(
+        k.ok(&["logs", "client"]),
+        "hello from a pod\n",
+        "the worker's proxy and DNS serve websvc"
+    );
+    k.ok(&[
+        "delete",
+        "pod",
+        "web",
+        "client",
+        "--grace-period=1",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
     k.ok(&["delete", "pod", "hello", "--wait=true", "--timeout=60s"]);
     // A finished pod leaves the API at once; the agent then removes its container.
     let runc_root = root.join("runc");

@@ -196,6 +196,7 @@ impl PodWorker {
                     .deletion_grace_period_seconds
                     .or_else(|| spec_of(&self.pod).and_then(|s| s.termination_grace_period_seconds))
                     .map_or(DEFAULT_GRACE, |s| Duration::from_secs(s.max(0) as u64));
+                tracing::info!(pod = %self.uid, ?grace, "stopping the pod's containers");
                 self.terminate(Some(grace)).await;
                 self.delete_from_api().await;
                 break;

@@ -692,6 +692,13 @@ pub fn default_cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             "system:node-proxier",
             vec![user(names::KUBE_PROXY)],
         ),
+        // Clipper's node agent runs the service proxy under the node's own identity
+        // (`clipper agent`), so nodes also get kube-proxy's read access.
+        cluster_role_binding(
+            "clipper:node-proxier",
+            "system:node-proxier",
+            vec![group(names::NODES_GROUP)],
+        ),
         cluster_role_binding(
             "system:kube-controller-manager",
             "system:kube-controller-manager",
