@@ -6,6 +6,24 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// A daemon's status line on stdout. Write errors are ignored: `clipper up` and `clipper
+/// agent` must not die because whoever started them stopped reading (println! panics on
+/// a closed pipe).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// A daemon's warning on stderr, as [`say!`].
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod node_agent;
 mod up_config;
@@ -615,17 +633,17 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
     let running = clipper_apiserver::run::start(&config)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    println!(
+    say!(
         "clipper: API server listening on https://{} (QUIC node protocol on the same port over UDP)",
         running.addr
     );
     let (stop_scheduler, scheduler) = start_scheduler(&running, scheduler_config)?;
-    println!(
+    say!(
         "clipper: scheduler running (profiles: {})",
         profile_names.join(", ")
     );
     let (stop_controllers, controllers) = start_controllers(&running).await?;
-    println!("clipper: controllers running (garbage collector, replicaset, deployment)");
+    say!("clipper: controllers running (garbage collector, replicaset, deployment)");
     let proxy = match proxy {
         Some(opts) => Some(start_proxy(&running, opts).await?),
         None => None,
@@ -634,17 +652,17 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         Some(opts) => Some(start_node_agent(&running, opts).await?),
         None => None,
     };
-    println!(
+    say!(
         "clipper: not built yet: the other workload controllers (DaemonSet, StatefulSet, Job, ...)"
     );
-    println!("export KUBECONFIG={}", running.admin_kubeconfig.display());
+    say!("export KUBECONFIG={}", running.admin_kubeconfig.display());
     shutdown.wait().await?;
     if let Some((stop, task)) = agent {
         let _ = stop.send(true);
         match task.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("clipper: the node agent had stopped: {e}"),
-            Err(e) => eprintln!("clipper: the node agent's task failed: {e}"),
+            Ok(Err(e)) => say_err!("clipper: the node agent had stopped: {e}"),
+            Err(e) => say_err!("clipper: the node agent's task failed: {e}"),
         }
     }
     if let Some(proxy) = proxy {
@@ -654,16 +672,16 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
     if let Err(e) = controllers.await
         && !e.is_cancelled()
     {
-        eprintln!("clipper: the controllers' task failed: {e}");
+        say_err!("clipper: the controllers' task failed: {e}");
     }
     let _ = stop_scheduler.send(true);
     match scheduler.await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => eprintln!("clipper: the scheduler had stopped: {e}"),
-        Err(e) => eprintln!("clipper: the scheduler task failed: {e}"),
+        Ok(Err(e)) => say_err!("clipper: the scheduler had stopped: {e}"),
+        Err(e) => say_err!("clipper: the scheduler task failed: {e}"),
     }
     running.shutdown();
-    println!("clipper: stopped");
+    say!("clipper: stopped");
     Ok(())
 }
 
@@ -727,7 +745,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         proxy.stop().await;
     }
     result??;
-    println!("clipper: agent stopped");
+    say!("clipper: agent stopped");
     Ok(())
 }
 
@@ -741,14 +759,14 @@ fn image(action: &ImageAction, root: &std::path::Path) -> anyhow::Result<()> {
                 .import(path, name.as_deref())
                 .map_err(|e| anyhow::anyhow!("importing {}: {e}", path.display()))?;
             for i in imported {
-                println!("imported {} ({})", i.reference, i.id);
+                say!("imported {} ({})", i.reference, i.id);
             }
         }
         ImageAction::Ls => {
-            println!("{:<60} {:<20} {:>10}", "REFERENCE", "IMAGE ID", "SIZE");
+            say!("{:<60} {:<20} {:>10}", "REFERENCE", "IMAGE ID", "SIZE");
             for i in store.list().map_err(|e| anyhow::anyhow!("{e}"))? {
                 let id = i.id.trim_start_matches("sha256:");
-                println!(
+                say!(
                     "{:<60} {:<20} {:>10}",
                     i.reference,
                     &id[..id.len().min(13)],
@@ -966,7 +984,7 @@ async fn run_proxy(
     let link = match clipper_proxyd::vip::VipLink::ensure(&opts.link).await {
         Ok(l) => Some(l),
         Err(e) => {
-            eprintln!(
+            say_err!(
                 "clipper: warning: cannot manage the service IP link {} ({e}); ClusterIPs are not reachable on this host, NodePorts are",
                 opts.link
             );
@@ -990,7 +1008,7 @@ async fn run_proxy(
     if opts.preserve_source {
         match clipper_proxyd::tproxy::install().await {
             Ok(()) => ctx.preserve_source = true,
-            Err(e) => eprintln!(
+            Err(e) => say_err!(
                 "clipper: warning: endpoints see the node's address, not the client's ({e})"
             ),
         }
@@ -1027,16 +1045,17 @@ async fn run_proxy(
             anyhow::bail!("the service proxy did not sync within {PROXY_SYNC_TIMEOUT:?}");
         }
     }
-    println!(
+    say!(
         "clipper: service proxy running (node {}, service IPs on {}, metrics http://{metrics_at}/metrics)",
-        opts.node_name, opts.link
+        opts.node_name,
+        opts.link
     );
     let dns = if let (true, Some(dns_ip)) = (serve_dns, opts.dns_ip) {
         let at = std::net::SocketAddr::new(dns_ip, 53);
         let upstreams = match clipper_dns::system_upstreams(&[at]) {
             Ok(u) => u,
             Err(e) => {
-                eprintln!("clipper: warning: cluster DNS forwards nothing: {e}");
+                say_err!("clipper: warning: cluster DNS forwards nothing: {e}");
                 Vec::new()
             }
         };
@@ -1044,14 +1063,14 @@ async fn run_proxy(
             clipper_dns::DnsServer::start(at, zone, clipper_dns::ForwardConfig::new(upstreams))
                 .await
                 .map_err(|e| anyhow::anyhow!("starting the cluster DNS on {at}: {e}"))?;
-        println!(
+        say!(
             "clipper: cluster DNS on {at} ({}), other names forwarded to the host's resolvers",
             opts.cluster_domain
         );
         Some(server)
     } else {
         if opts.dns_ip.is_some() {
-            eprintln!("clipper: warning: no service IP link, so no cluster DNS");
+            say_err!("clipper: warning: no service IP link, so no cluster DNS");
         }
         None
     };
@@ -1077,13 +1096,13 @@ impl RunningProxy {
         if let Some(dns) = self.dns
             && let Err(e) = dns.shutdown().await
         {
-            eprintln!("clipper: the cluster DNS had stopped: {e}");
+            say_err!("clipper: the cluster DNS had stopped: {e}");
         }
         let _ = self.stop.send(true);
         match self.task.await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("clipper: the service proxy had stopped: {e}"),
-            Err(e) => eprintln!("clipper: the service proxy task failed: {e}"),
+            Ok(Err(e)) => say_err!("clipper: the service proxy had stopped: {e}"),
+            Err(e) => say_err!("clipper: the service proxy task failed: {e}"),
         }
         if self.tproxy {
             clipper_proxyd::tproxy::remove().await;

@@ -105,7 +105,7 @@ pub async fn start(
     )
     .await
     .map_err(|e| anyhow::anyhow!("the agent's API (agent-port {}): {e}", opts.port))?;
-    println!(
+    say!(
         "clipper: node agent running (node {}, address {node_ip}, pods {} on {}, API on port {})",
         opts.node_name,
         opts.pod_cidr,
