@@ -643,7 +643,7 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         profile_names.join(", ")
     );
     let (stop_controllers, controllers) = start_controllers(&running).await?;
-    say!("clipper: controllers running (garbage collector, replicaset, deployment)");
+    say!("clipper: controllers running (garbage collector, replicaset, deployment, endpointslice)");
     let proxy = match proxy {
         Some(opts) => Some(start_proxy(&running, opts).await?),
         None => None,
@@ -814,13 +814,16 @@ async fn start_controllers(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
 )> {
-    use clipper_controllers::{controller, deployment, garbagecollector as gc, replicaset as rs};
+    use clipper_controllers::{
+        controller, deployment, endpointslice as eps, garbagecollector as gc, replicaset as rs,
+    };
     let creds = clipper_client::Credentials::from_kubeconfig(&running.admin_kubeconfig)?;
     let admin = clipper_client::RestClient::new(creds, "clipper-up")?;
     let rbac = gc::rbac_objects()
         .into_iter()
         .chain(rs::rbac_objects())
-        .chain(deployment::rbac_objects());
+        .chain(deployment::rbac_objects())
+        .chain(eps::rbac_objects());
     for (path, obj) in rbac {
         match admin.create(path, &obj).await {
             Ok(_) => {}
@@ -854,12 +857,18 @@ async fn start_controllers(
         groups,
         "deployment-controller.kubeconfig",
     )?);
+    let endpointslices = eps::EndpointSliceController::new(&client(
+        eps::USER,
+        groups,
+        "endpointslice-controller.kubeconfig",
+    )?);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         tokio::join!(
             collector.run(stop_rx.clone()),
             replicasets.run(stop_rx.clone()),
-            deployments.run(stop_rx)
+            deployments.run(stop_rx.clone()),
+            endpointslices.run(stop_rx)
         );
     });
     Ok((stop, task))
