@@ -1,7 +1,8 @@
 //! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
 //! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events`,
-//! `describe`, `logs`, `exec`, `edit`, `drain`, `config`, `explain` and `rollout restart`, with
-//! kubectl's meaning, flags, output and exit codes, over the REST client of `proto/client`.
+//! `describe`, `logs`, `exec`, `edit`, `drain`, `config`, `explain` and `rollout`
+//! (restart, status, history, undo), with kubectl's meaning, flags, output and exit
+//! codes, over the REST client of `proto/client`.
 //!
 //! - `mod.rs` — the subcommands, the kubeconfig and namespace, errors and exit codes;
 //! - `discovery.rs` — resource types from discovery (plural, singular, short names, kind,
@@ -76,7 +77,7 @@ pub enum Verb {
     Logs(logs::LogsArgs),
     /// Execute a command in a container (kubectl exec).
     Exec(exec::ExecArgs),
-    /// Manage the rollout of a resource (kubectl rollout restart).
+    /// Manage the rollout of a resource (kubectl rollout restart|status|history|undo).
     Rollout(rollout::RolloutArgs),
     /// Modify kubeconfig files (kubectl config).
     Config(config::ConfigArgs),
