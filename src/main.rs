@@ -576,6 +576,7 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         preserve_source: c.preserve_source,
         dns_ip: Some(dns_ip),
         cluster_domain: c.cluster_domain.clone(),
+        pod_cidr: c.agent.then(|| c.pod_cidr.clone()),
     });
     let agent = c.agent.then(|| node_agent::AgentOptions {
         node_name: c.node_name.clone().unwrap_or_else(host_name),
@@ -722,6 +723,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
             preserve_source: !args.no_preserve_source,
             dns_ip: args.cluster_dns,
             cluster_domain: args.cluster_domain.clone(),
+            pod_cidr: Some(args.pod_cidr.clone()),
         };
         Some(run_proxy(&quic, opts).await?)
     };
@@ -881,6 +883,9 @@ struct ProxyOptions {
     preserve_source: bool,
     /// The cluster DNS address served on this node; none: no DNS here.
     dns_ip: Option<std::net::IpAddr>,
+    /// This node's pod range, when its agent runs pods here (their clients reach
+    /// same-node endpoints from the node's address: see NodeContext::pod_networks).
+    pod_cidr: Option<String>,
     cluster_domain: String,
 }
 
@@ -1021,6 +1026,11 @@ async fn run_proxy(
                 "clipper: warning: endpoints see the node's address, not the client's ({e})"
             ),
         }
+    }
+    if let Some(cidr) = &opts.pod_cidr {
+        let (net, prefix) = clipper_agent::cni::parse_cidr(cidr)
+            .map_err(|e| anyhow::anyhow!("pod-cidr {cidr}: {e}"))?;
+        ctx.pod_networks.push((std::net::IpAddr::V4(net), prefix));
     }
     let tproxy = ctx.preserve_source;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -7,7 +7,7 @@
 
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,14 +21,45 @@ pub struct Table {
     /// Backends reached from the client's own address (IP_TRANSPARENT) rather than the
     /// node's: endpoints whose replies route back through this node.
     transparent: imbl::HashSet<SocketAddr>,
+    /// This node's pod networks (address, prefix length). A client in the same one as
+    /// its backend is on the backend's own bridge: the backend would answer it directly,
+    /// bypassing the proxy, so such connections use the node's address.
+    local_networks: Vec<(IpAddr, u8)>,
     /// Bumped by every swap that changed something.
     pub generation: u64,
+}
+
+/// Whether `ip` is in the network `(base, prefix)` (same family only).
+fn in_network(ip: IpAddr, (base, prefix): (IpAddr, u8)) -> bool {
+    match (ip, base) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let bits = u32::from(prefix.min(32));
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let bits = u32::from(prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
 }
 
 impl Table {
     /// Whether connections to `backend` keep the client's source address.
     pub fn is_transparent(&self, backend: &SocketAddr) -> bool {
         !self.transparent.is_empty() && self.transparent.contains(backend)
+    }
+
+    /// Whether a connection from `client` to `backend` keeps the client's address: the
+    /// backend is transparent and the client is not on its pod network (hairpin).
+    pub fn keeps_source(&self, client: IpAddr, backend: &SocketAddr) -> bool {
+        self.is_transparent(backend)
+            && !self
+                .local_networks
+                .iter()
+                .any(|n| in_network(client, *n) && in_network(backend.ip(), *n))
     }
 
     /// The service listening on `key`.
@@ -179,6 +210,21 @@ impl TableHandle {
         true
     }
 
+    /// Sets this node's pod networks (see [`Table::keeps_source`]). Returns whether they
+    /// changed.
+    pub fn set_local_networks(&self, networks: Vec<(IpAddr, u8)>) -> bool {
+        let _w = self.writer.lock();
+        let cur = self.current.load_full();
+        if networks == cur.local_networks {
+            return false;
+        }
+        let mut next = (*cur).clone();
+        next.local_networks = networks;
+        next.generation = cur.generation + 1;
+        self.current.store(Arc::new(next));
+        true
+    }
+
     /// Makes the table hold exactly `specs`, computing the changes against the current table
     /// (unchanged services are neither recompiled nor replaced).
     pub fn replace_all(&self, specs: Vec<ServiceSpec>) -> ApplyOutcome {
@@ -202,6 +248,33 @@ impl TableHandle {
 mod tests {
     use super::*;
     use crate::service::{BalancerKind, Conditions, Endpoint, Protocol};
+
+    #[test]
+    fn clients_on_the_backends_pod_network_do_not_keep_their_address() {
+        let table = Table {
+            transparent: [SocketAddr::from(([10, 244, 0, 5], 8080))]
+                .into_iter()
+                .collect(),
+            local_networks: vec![(IpAddr::from([10, 244, 0, 0]), 24)],
+            ..Table::default()
+        };
+        let backend = SocketAddr::from(([10, 244, 0, 5], 8080));
+        // A client elsewhere keeps its address; one on the same bridge does not (the
+        // backend would answer it directly); a backend not transparent never does.
+        assert!(table.keeps_source(IpAddr::from([192, 168, 1, 9]), &backend));
+        assert!(!table.keeps_source(IpAddr::from([10, 244, 0, 7]), &backend));
+        assert!(table.keeps_source(IpAddr::from([10, 244, 1, 7]), &backend));
+        let other = SocketAddr::from(([10, 244, 0, 6], 8080));
+        assert!(!table.keeps_source(IpAddr::from([192, 168, 1, 9]), &other));
+        assert!(in_network(
+            IpAddr::from([1, 2, 3, 4]),
+            (IpAddr::from([0, 0, 0, 0]), 0)
+        ));
+        assert!(!in_network(
+            IpAddr::from([1, 2, 3, 4]),
+            ("::".parse().expect("v6"), 0)
+        ));
+    }
 
     pub(crate) fn spec(port: u16, backends: &[u16]) -> ServiceSpec {
         ServiceSpec {

@@ -385,7 +385,7 @@ impl<R: Rng> TcpCore<R> {
         // A loopback client cannot be a source towards another host.
         let source = (client.is_ipv4() == addr.is_ipv4()
             && !client.ip().is_loopback()
-            && self.table.load().is_transparent(&addr))
+            && self.table.load().keeps_source(client.ip(), &addr))
         .then(|| client.ip());
         self.actions
             .push_back((id, Action::Connect { addr, source }));

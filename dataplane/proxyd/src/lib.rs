@@ -295,6 +295,9 @@ impl ProxyLoop {
                 .flat_map(|s| model::local_backends(s, &self.ctx))
                 .collect();
             self.proxy.table().set_transparent(local);
+            self.proxy
+                .table()
+                .set_local_networks(self.ctx.pod_networks.clone());
         }
         self.stats.entries = self.specs.values().map(Vec::len).sum();
         if !self.primed {

@@ -36,6 +36,10 @@ pub struct NodeContext {
     /// Keep clients' source addresses towards endpoints on this node (IP_TRANSPARENT;
     /// needs the return path of [`crate::tproxy`]).
     pub preserve_source: bool,
+    /// This node's pod networks: clients there reach endpoints there from the node's
+    /// address even with `preserve_source` (their replies would not come back through
+    /// the proxy).
+    pub pod_networks: Vec<(IpAddr, u8)>,
 }
 
 impl NodeContext {
@@ -46,6 +50,7 @@ impl NodeContext {
             balancer: BalancerKind::RoundRobin,
             skip: BTreeSet::new(),
             preserve_source: false,
+            pod_networks: Vec::new(),
         }
     }
 }
