@@ -168,15 +168,24 @@ fn pods_run_in_containers_report_status_serve_logs_and_survive_an_agent_restart(
     );
 
     // Another pod reaches it over the pod network, and through a Service in front of it
-    // (the service proxy, by ClusterIP and by DNS name), and resolves the API server's
-    // Service through the cluster DNS. The Service's EndpointSlice is written here
-    // (Clipper has no EndpointSlice controller yet), naming the pod.
+    // (the EndpointSlice controller names the ready pod; the service proxy serves it by
+    // ClusterIP and the cluster DNS by name), and resolves the API server's Service.
     k.ok_stdin(
         &["apply", "-f", "-"],
-        &format!(
-            "apiVersion: v1\nkind: Service\nmetadata:\n  name: websvc\nspec:\n  selector: {{app: web}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: websvc-1\n  labels: {{kubernetes.io/service-name: websvc}}\naddressType: IPv4\nendpoints:\n- addresses: [\"{web_ip}\"]\n  conditions: {{ready: true}}\nports:\n- {{name: http, port: 8080, protocol: TCP}}\n"
-        ),
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: websvc\nspec:\n  selector: {app: web}\n  ports:\n  - {name: http, port: 80, targetPort: http}\n",
     );
+    wait_until("websvc's EndpointSlice names web", POD_LIMIT, POLL, || {
+        k.run(&[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=websvc",
+            "-o",
+            "jsonpath={.items[*].endpoints[*].addresses[0]}",
+        ])
+        .stdout
+            == web_ip
+    });
     let svc_ip = k.ok(&["get", "svc", "websvc", "-o", "jsonpath={.spec.clusterIP}"]);
     let script = format!(
         "wget -qO- http://{web_ip}:8080/ && nslookup kubernetes.default.svc.cluster.local && nslookup websvc.default.svc.cluster.local && echo via-cluster-ip: $(wget -qO- http://{svc_ip}/) && echo via-dns: $(wget -qO- http://websvc.default.svc.cluster.local/)"
