@@ -78,22 +78,22 @@ fn counts(k: &Kubectl) -> String {
 /// the generation observed), marking pods ready on the way when `ready`.
 #[track_caller]
 fn wait_counts(k: &Kubectl, want: &str, ready: bool) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if ready {
-            mark_all_ready(k);
-        }
-        let last = counts(k);
-        let parts: Vec<&str> = last.split('/').collect();
-        if parts.len() == 5 && parts[3] == parts[4] && parts[..3].join("/") == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "deploy/web: waited {WAIT:?} for {want}, last {last}"
-        );
-        std::thread::sleep(POLL);
-    }
+    common::wait_for(
+        &format!("deploy/web to reach {want}"),
+        WAIT,
+        POLL,
+        || {
+            if ready {
+                mark_all_ready(k);
+            }
+            counts(k)
+        },
+        |last| {
+            let parts: Vec<&str> = last.split('/').collect();
+            parts.len() == 5 && parts[3] == parts[4] && parts[..3].join("/") == want
+        },
+        String::new,
+    );
 }
 
 fn image(k: &Kubectl) -> String {

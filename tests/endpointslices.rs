@@ -49,19 +49,14 @@ fn wait_for_endpoints(k: &Kubectl, svc: &str, expect: &[(&str, &str, bool, i64)]
         .iter()
         .map(|(n, ip, r, p)| (n.to_string(), ip.to_string(), *r, *p))
         .collect();
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let last = endpoints(k, svc);
-        if last == expect {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "endpoints of {svc}: waited {WAIT:?} for {expect:?}, last {last:?}\n{}",
-            k.ok(&["get", "endpointslices", "-n", NS, "-o", "yaml"])
-        );
-        std::thread::sleep(POLL);
-    }
+    common::wait_for(
+        &format!("the endpoints of {svc} to be {expect:?}"),
+        WAIT,
+        POLL,
+        || endpoints(k, svc),
+        |last| *last == expect,
+        || k.ok(&["get", "endpointslices", "-n", NS, "-o", "yaml"]),
+    );
 }
 
 /// A pod labelled app=web whose container port 8080 is named http.

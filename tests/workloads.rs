@@ -96,20 +96,14 @@ fn jsonpath(k: &Kubectl, ns: &str, what: &str, path: &str) -> String {
 /// Waits until `path` of `what` reads `expect`; a timeout reports the last value.
 #[track_caller]
 fn wait_for_jsonpath(k: &Kubectl, ns: &str, what: &str, path: &str, expect: &str) {
-    let mut last;
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        last = jsonpath(k, ns, what, path);
-        if last == expect {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} {path}: waited {WAIT:?} for {expect:?}, last {last:?}\n{}",
-            k.ok(&["get", what, "-n", ns, "-o", "yaml"])
-        );
-        std::thread::sleep(POLL);
-    }
+    common::wait_for(
+        &format!("{what} {path} to be {expect:?}"),
+        WAIT,
+        POLL,
+        || jsonpath(k, ns, what, path),
+        |last| last == expect,
+        || k.ok(&["get", what, "-n", ns, "-o", "yaml"]),
+    );
 }
 
 /// A standalone ReplicaSet: adopts a matching orphan, creates the rest, replaces a

@@ -372,12 +372,33 @@ pub fn expect_line(
 /// until it holds, for at most `limit`, pausing `poll` between looks.
 #[track_caller]
 pub fn wait_until(what: &str, limit: Duration, poll: Duration, mut cond: impl FnMut() -> bool) {
+    wait_for(what, limit, poll, &mut cond, |ok| *ok, String::new);
+}
+
+/// Polls `read` every `poll` until `done` accepts its value, for at most `limit`; returns
+/// that value. On timeout the panic shows the last value read and `context()` (the
+/// objects involved, say).
+#[track_caller]
+pub fn wait_for<T: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    poll: Duration,
+    mut read: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+    context: impl FnOnce() -> String,
+) -> T {
     let deadline = std::time::Instant::now() + limit;
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
+    loop {
+        let last = read();
+        if done(&last) {
+            return last;
+        }
+        if std::time::Instant::now() >= deadline {
+            panic!(
+                "timed out after {limit:?} waiting for {what}, last {last:?}\n{}",
+                context()
+            );
+        }
         std::thread::sleep(poll);
     }
 }
