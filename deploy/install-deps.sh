@@ -10,6 +10,8 @@ PACKAGES=(
   busybox-static              # root filesystem for test containers
   containernetworking-plugins # CNI plugins: bridge, host-local, loopback, portmap
   iproute2                    # ip netns / veth for multi-host tests
+  util-linux                  # unshare (pod network namespaces), nsenter (the agent's tests)
+  bsdutils                    # script(1): a pty for the clipper exec -t test
   nftables                    # the proxy's return path for kept client source addresses
   procps                      # ps/pkill used by process tests
   curl                        # raw HTTPS requests in the bad-input tests
