@@ -390,41 +390,52 @@ pub async fn apply(
         None => &builtin,
     };
     let now = Time::now();
-    match server.api.get(scope, name).await {
-        Ok(live) => {
-            let live_v = live.to_value().map_err(internal)?;
-            let new_v = crate::apply::apply(Some(&live_v), &config, &manager, force, schema, now)
-                .map_err(apply_error(scope))?;
-            let (obj, _) = res::decode_value(&scope.served, new_v, fv)?;
-            let pinned = config
-                .get("metadata")
-                .and_then(|m| m.get("resourceVersion"))
-                .is_some();
-            let mut obj = obj;
-            if !pinned {
-                obj.meta_mut().resource_version = live.meta().resource_version.clone();
-            }
-            let wopts = WriteOptions {
-                field_manager: String::new(),
-                ..opts.clone()
-            };
-            update(server, scope, name, obj, subresource, &wopts).await
+    let pinned = config
+        .get("metadata")
+        .and_then(|m| m.get("resourceVersion"))
+        .is_some();
+    // Unpinned, the apply is merged again onto the latest object when another writer
+    // got in between (kube-apiserver's GuaranteedUpdate), a bounded number of times.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let live = match server.api.get(scope, name).await {
+            Ok(live) => live,
+            Err(e) if e.code == 404 && subresource.is_none() => break,
+            Err(e) => return Err(e),
+        };
+        let live_v = live.to_value().map_err(internal)?;
+        let new_v = crate::apply::apply(Some(&live_v), &config, &manager, force, schema, now)
+            .map_err(apply_error(scope))?;
+        let (mut obj, _) = res::decode_value(&scope.served, new_v, fv)?;
+        if !pinned {
+            obj.meta_mut().resource_version = live.meta().resource_version.clone();
         }
-        Err(e) if e.code == 404 && subresource.is_none() => {
-            let new_v = crate::apply::apply(None, &config, &manager, force, schema, now)
-                .map_err(apply_error(scope))?;
-            let (mut obj, _) = res::decode_value(&scope.served, new_v, fv)?;
-            if obj.meta().name.as_deref().is_none_or(str::is_empty) {
-                obj.meta_mut().name = Some(name.to_string());
-            }
-            let wopts = WriteOptions {
-                field_manager: String::new(),
-                ..opts.clone()
-            };
-            create(server, scope, obj, &wopts).await
+        let wopts = WriteOptions {
+            field_manager: String::new(),
+            ..opts.clone()
+        };
+        match update(server, scope, name, obj, subresource, &wopts).await {
+            Err(e)
+                if !pinned
+                    && e.code == 409
+                    && e.reason == "Conflict"
+                    && attempts < crate::api::MAX_UPDATE_ATTEMPTS => {}
+            other => return other,
         }
-        Err(e) => Err(e),
     }
+    // Not found: the apply creates it.
+    let new_v = crate::apply::apply(None, &config, &manager, force, schema, now)
+        .map_err(apply_error(scope))?;
+    let (mut obj, _) = res::decode_value(&scope.served, new_v, fv)?;
+    if obj.meta().name.as_deref().is_none_or(str::is_empty) {
+        obj.meta_mut().name = Some(name.to_string());
+    }
+    let wopts = WriteOptions {
+        field_manager: String::new(),
+        ..opts.clone()
+    };
+    create(server, scope, obj, &wopts).await
 }
 
 fn apply_error(scope: &Scope) -> impl Fn(crate::apply::ApplyError) -> ApiError + '_ {
