@@ -31,6 +31,7 @@ pub mod quantity;
 pub mod schema;
 pub mod selector;
 pub mod serde_util;
+pub mod spdy;
 pub mod time;
 pub mod wire;
 
