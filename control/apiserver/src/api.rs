@@ -74,8 +74,8 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// The field manager (`fieldManager`, or derived from the user agent).
     pub field_manager: String,
-    /// The requesting user's name, for audit-like fields.
-    pub user: String,
+    /// The requesting user; `None` for the server's own writes (its controllers).
+    pub user: Option<crate::auth::UserInfo>,
 }
 
 /// `resourceVersion` / `resourceVersionMatch` of a list.
@@ -874,7 +874,21 @@ impl Api {
         subresource: Option<&str>,
     ) -> Result<Box<dyn ApiObject>, ApiError> {
         let s = &scope.served;
-        if subresource == Some("binding") {
+        if let (Some(csr), Some(old_csr)) = (
+            new.as_any_mut()
+                .downcast_mut::<clipper_proto::api::certificates::v1::CertificateSigningRequest>(),
+            crate::object::downcast::<
+                clipper_proto::api::certificates::v1::CertificateSigningRequest,
+            >(old),
+        ) {
+            // Each of the main resource, /approval and /status changes only its part.
+            crate::certificates::prepare_for_update(csr, old_csr, subresource, now());
+            let errors = crate::certificates::validate_transition(csr, old_csr, subresource);
+            if !errors.is_empty() {
+                let name = old.meta().name.clone().unwrap_or_default();
+                return Err(ApiError::invalid(&s.group, &s.kind, &name, &errors));
+            }
+        } else if subresource == Some("binding") {
             // pods/binding sets spec.nodeName and the PodScheduled condition together, as
             // Kubernetes' assignPod does: both halves of the object are taken as given.
         } else if subresource == Some("status") {

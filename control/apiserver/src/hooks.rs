@@ -8,6 +8,7 @@ use clipper_proto::Time;
 use clipper_proto::api::apiextensions::v1::CustomResourceDefinition;
 use clipper_proto::api::authentication::v1::{TokenRequest, TokenRequestStatus};
 use clipper_proto::api::autoscaling::v1::{Scale, ScaleSpec, ScaleStatus};
+use clipper_proto::api::certificates::v1::CertificateSigningRequest as Csr;
 use clipper_proto::api::core::v1::{Binding, Pod, Service};
 use clipper_proto::api::meta::v1::ObjectMeta;
 use clipper_proto::api::policy::v1::{Eviction, PodDisruptionBudget};
@@ -122,6 +123,10 @@ pub async fn create(
     }
     admit_custom(scope, &mut obj, None, false)?;
     admit_crd(scope, obj.as_ref(), None)?;
+    if let Some(csr) = obj.as_any_mut().downcast_mut::<Csr>() {
+        crate::certificates::prepare_for_create(csr, opts.user.as_ref());
+        crate::certificates::admit(&server.security, opts.user.as_ref(), csr, None, None)?;
+    }
     if let Some(pod) = obj.as_any_mut().downcast_mut::<Pod>() {
         admit_pod_priority(server, pod).await?;
     }
@@ -261,6 +266,18 @@ pub async fn update(
         let old = server.api.get(scope, name).await?;
         admit_crd(scope, obj.as_ref(), Some(old.as_ref()))?;
     }
+    if let Some(csr) = downcast::<Csr>(obj.as_ref()) {
+        let old = server.api.get(scope, name).await?;
+        if let Some(old) = downcast::<Csr>(old.as_ref()) {
+            crate::certificates::admit(
+                &server.security,
+                opts.user.as_ref(),
+                csr,
+                Some(old),
+                subresource,
+            )?;
+        }
+    }
     let mut old_service = None;
     if let Some(svc) = obj.as_any_mut().downcast_mut::<Service>() {
         let old = server.api.get(scope, name).await?;
@@ -294,7 +311,9 @@ pub async fn patch(
 ) -> Result<Box<dyn ApiObject>, ApiError> {
     let custom = scope.served.custom.is_some();
     let is_service = scope.served.group.is_empty() && scope.served.kind == "Service";
-    let old = if custom || is_service {
+    let is_csr = scope.served.group == crate::certificates::GROUP
+        && scope.served.kind == "CertificateSigningRequest";
+    let old = if custom || is_service || is_csr {
         Some(server.api.get(scope, name).await?)
     } else {
         None
@@ -304,6 +323,18 @@ pub async fn patch(
         let mut obj = decode(v)?;
         if custom {
             admit_custom(scope, &mut obj, old.as_deref(), status_write)?;
+        }
+        if let (Some(csr), Some(old)) = (
+            downcast::<Csr>(obj.as_ref()),
+            old.as_deref().and_then(downcast::<Csr>),
+        ) {
+            crate::certificates::admit(
+                &server.security,
+                opts.user.as_ref(),
+                csr,
+                Some(old),
+                subresource,
+            )?;
         }
         Ok(obj)
     };

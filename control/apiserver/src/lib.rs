@@ -27,6 +27,8 @@ pub mod api;
 pub mod apply;
 pub mod auth;
 pub mod cache;
+pub mod certificates;
+pub mod cluster_info;
 pub mod crd;
 pub mod crds;
 pub mod encryption;

@@ -204,6 +204,7 @@ pub async fn start_with_store(
     let server = Server::new(api.clone(), security.clone())?;
     crate::crds::start(server.clone()).await?;
     crate::namespaces::start(api.clone()).await?;
+    crate::certificates::controller::start(server.clone()).await?;
 
     let now = clipper_proto::Time::now().0;
     let mut cert_config = ServingCertConfig::new(&pki::detect_host_name(), &config.service_cidr);
@@ -211,6 +212,13 @@ pub async fn start_with_store(
     if !config.listen.ip().is_unspecified() {
         cert_config.extra_sans.push(config.listen.ip().to_string());
     }
+    // Other hosts reach the server at its advertised address: the certificate names it.
+    let advertise_ip = config
+        .advertise_address
+        .or_else(|| (!config.listen.ip().is_unspecified()).then_some(config.listen.ip()))
+        .or_else(default_route_ip)
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    cert_config.extra_sans.push(advertise_ip.to_string());
     let (serving, _) = pki::load_or_create_serving_cert(&pki_dir, &security.ca, &cert_config, now)
         .map_err(internal)?;
     let tls = pki::server_tls_config(&security.ca, &serving).map_err(internal)?;
@@ -226,11 +234,7 @@ pub async fn start_with_store(
         ApiError::service_unavailable(format!("listening on {addr} (UDP, QUIC): {e}"))
     })?;
 
-    let advertise = config
-        .advertise_address
-        .or_else(|| (!addr.ip().is_unspecified()).then_some(addr.ip()))
-        .or_else(default_route_ip)
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let advertise = advertise_ip;
     // Without it in-cluster clients cannot find the API, but the API itself works.
     if let Err(e) = crate::services::ensure_kubernetes_service(
         &server,
@@ -240,6 +244,16 @@ pub async fn start_with_store(
     .await
     {
         tracing::warn!("the kubernetes Service: {}", e.message);
+    }
+
+    let advertised_url = match advertise {
+        IpAddr::V4(ip) => format!("https://{ip}:{}", addr.port()),
+        IpAddr::V6(ip) => format!("https://[{ip}]:{}", addr.port()),
+    };
+    if let Err(e) =
+        crate::cluster_info::ensure(&server, &advertised_url, security.ca.cert_pem()).await
+    {
+        tracing::warn!("kube-public/cluster-info: {}", e.message);
     }
 
     let admin = security

@@ -138,6 +138,8 @@ pub fn validate_with(
         IngressClass => |n, o| networking::validate_ingress_class(n), networking::validate_ingress_class_update(n, o);
         NetworkPolicy => |n, o| networking::validate_network_policy(n), networking::validate_network_policy_update(n, o);
         PodDisruptionBudget => |n, o| misc::validate_pdb(n), { let _ = o; misc::validate_pdb(n) };
+        clipper_proto::api::certificates::v1::CertificateSigningRequest => |n, o|
+            crate::certificates::validate(n, None), crate::certificates::validate(n, Some(o));
         HorizontalPodAutoscaler => |n, o| misc::validate_hpa(n, 1), misc::validate_hpa(n, hpa_lower_bound(o));
         Role => |n, o| misc::validate_rules(n.rules.as_deref().unwrap_or(&[]), true), {
             let _ = o;

@@ -31,6 +31,8 @@ pub const AGGREGATE_TO_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit
 pub const AGGREGATE_TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";
 /// The group Clipper's node-join bootstrap tokens carry (kubeadm's is
 /// `system:bootstrappers:kubeadm:default-node-token`).
+/// kubeadm's Role letting anyone read `kube-public/cluster-info`.
+pub const CLUSTER_INFO_READER: &str = "kubeadm:bootstrap-signer-clusterinfo";
 pub const DEFAULT_NODE_TOKEN_GROUP: &str = "system:bootstrappers:clipper:default-node-token";
 
 const READ: &[&str] = &["get", "list", "watch"];
@@ -778,6 +780,16 @@ pub fn default_namespace_roles() -> Vec<Role> {
     vec![
         namespace_role(
             "kube-public",
+            CLUSTER_INFO_READER,
+            vec![named_rule(
+                &["get"],
+                &[CORE],
+                &["configmaps"],
+                &["cluster-info"],
+            )],
+        ),
+        namespace_role(
+            "kube-public",
             "system:controller:bootstrap-signer",
             vec![
                 rule(READ, &[CORE], &["configmaps"]),
@@ -838,6 +850,14 @@ pub fn default_namespace_role_bindings() -> Vec<RoleBinding> {
         b
     };
     vec![
+        // Bootstrap discovery: a joining node reads cluster-info before it has
+        // credentials (kubeadm's binding).
+        binding(
+            "kube-public",
+            CLUSTER_INFO_READER,
+            CLUSTER_INFO_READER,
+            vec![user(names::ANONYMOUS)],
+        ),
         binding(
             "kube-public",
             "system:controller:bootstrap-signer",

@@ -315,7 +315,7 @@ pub async fn handle(
             let opts = WriteOptions {
                 dry_run: query.dry_run()?,
                 field_manager: manager_from_query_only(&query, "")?,
-                user: user.username.clone(),
+                user: Some(user.clone()),
             };
             let opts = WriteOptions {
                 field_manager: if opts.field_manager.is_empty() {
@@ -328,7 +328,7 @@ pub async fn handle(
             let created = crate::hooks::create(server, &scope, obj, &opts).await?;
             object_response(201, created.as_ref(), &served, format, &query, &warnings)
         }
-        ("update", sub @ (None | Some("status")), Some(n)) => {
+        ("update", sub @ (None | Some("status" | "approval")), Some(n)) => {
             require_namespace(&scope)?;
             let fm = manager(&query, &req);
             let ctype = content_type(&req);
@@ -337,12 +337,12 @@ pub async fn handle(
             let opts = WriteOptions {
                 dry_run: query.dry_run()?,
                 field_manager: fm,
-                user: user.username.clone(),
+                user: Some(user.clone()),
             };
             let updated = crate::hooks::update(server, &scope, &n, obj, sub, &opts).await?;
             object_response(200, updated.as_ref(), &served, format, &query, &warnings)
         }
-        ("patch", sub @ (None | Some("status")), Some(n)) => {
+        ("patch", sub @ (None | Some("status" | "approval")), Some(n)) => {
             require_namespace(&scope)?;
             let fm = manager(&query, &req);
             let ctype = content_type(&req);
@@ -350,7 +350,7 @@ pub async fn handle(
             let opts = WriteOptions {
                 dry_run: query.dry_run()?,
                 field_manager: fm,
-                user: user.username.clone(),
+                user: Some(user.clone()),
             };
             let fv = field_validation(&query)?;
             let patched = if ctype == "application/apply-patch+yaml"
@@ -398,7 +398,7 @@ pub async fn handle(
             };
             object_response(200, patched.as_ref(), &served, format, &query, &[])
         }
-        ("get", Some("status"), Some(n)) => {
+        ("get", Some("status" | "approval"), Some(n)) => {
             let obj = server.api.get(&scope, &n).await?;
             object_response(200, obj.as_ref(), &served, format, &query, &[])
         }

@@ -66,9 +66,35 @@ const OID_KEY_USAGE: &[u64] = &[2, 5, 29, 15];
 const OID_EXT_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
 const OID_BASIC_CONSTRAINTS: &[u64] = &[2, 5, 29, 19];
 const OID_AUTHORITY_KEY_ID: &[u64] = &[2, 5, 29, 35];
-const OID_KP_CLIENT_AUTH: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
+pub const OID_KP_CLIENT_AUTH: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
+const OID_SUBJECT_ALT_NAME: &[u64] = &[2, 5, 29, 17];
+/// keyUsage bits as RFC 5280 numbers them (bit 0 is digitalSignature), as a mask
+/// with bit `n` at `1 << n`.
+pub const KEY_USAGE_DIGITAL_SIGNATURE: u16 = 1 << 0;
 /// UTCTime covers 1950–2049; later dates are GeneralizedTime (RFC 5280 4.1.2.5).
 const UTCTIME_LAST_YEAR: i32 = 2049;
+
+/// What [`CertificateAuthority::sign_leaf`] certifies: a subject and public key (DER,
+/// as a request carries them), the key usages (a mask of RFC 5280 bit numbers, see
+/// [`KEY_USAGE_DIGITAL_SIGNATURE`]), extended key usages (OIDs), an optional
+/// subjectAltName extension value (DER), and the validity in Unix seconds.
+pub struct Leaf<'a> {
+    pub subject_der: &'a [u8],
+    pub spki_der: &'a [u8],
+    pub key_usage: u16,
+    pub extended_key_usage: &'a [&'a [u64]],
+    pub subject_alt_names: Option<&'a [u8]>,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// A keyUsage mask as DER BIT STRING content: the bytes, and the number of bits up to
+/// the last one set (DER drops trailing zero bits).
+fn key_usage_bits(mask: u16) -> (Vec<u8>, usize) {
+    let bits = 16 - mask.reverse_bits().trailing_zeros() as usize;
+    let value = mask.reverse_bits().to_be_bytes();
+    (value[..bits.div_ceil(8)].to_vec(), bits)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -111,7 +137,17 @@ fn random_serial() -> Result<Vec<u8>, PkiError> {
     Ok(serial.to_vec())
 }
 
-fn pem_encode(tag: &str, der: &[u8]) -> String {
+/// The `sha256:<hex>` pin of a certificate's public key (the SHA-256 of its DER
+/// SubjectPublicKeyInfo), as kubeadm's `--discovery-token-ca-cert-hash` names a CA.
+pub fn public_key_pin(cert_der: &[u8]) -> Result<String, PkiError> {
+    let (_, cert) = parse(cert_der)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.public_key().raw);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("sha256:{hex}"))
+}
+
+/// PEM text of one DER object (`CERTIFICATE`, `PRIVATE KEY`, ...).
+pub fn pem_encode(tag: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {tag}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
@@ -470,11 +506,45 @@ impl CertificateAuthority {
         not_before: i64,
         not_after: i64,
     ) -> Result<Vec<u8>, PkiError> {
+        use yasna::models::ObjectIdentifier as Oid;
+        let subject = yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                for group in groups {
+                    w.next().write_set(|w| {
+                        w.next().write_sequence(|w| {
+                            w.next().write_oid(&Oid::from_slice(OID_ORGANIZATION));
+                            w.next().write_utf8_string(group);
+                        })
+                    });
+                }
+                w.next().write_set(|w| {
+                    w.next().write_sequence(|w| {
+                        w.next().write_oid(&Oid::from_slice(OID_COMMON_NAME));
+                        w.next().write_utf8_string(cn);
+                    })
+                });
+            })
+        });
+        let leaf = Leaf {
+            subject_der: &subject,
+            spki_der: &key.subject_public_key_info(),
+            key_usage: KEY_USAGE_DIGITAL_SIGNATURE,
+            extended_key_usage: &[OID_KP_CLIENT_AUTH],
+            subject_alt_names: None,
+            not_before,
+            not_after,
+        };
+        self.sign_leaf(&leaf)
+    }
+
+    /// Signs a certificate for a request's subject and public key with the given usages
+    /// (the CSR signer's path: the subject, key and names are the requester's, already
+    /// checked by the caller).
+    pub fn sign_leaf(&self, leaf: &Leaf<'_>) -> Result<Vec<u8>, PkiError> {
         use yasna::Tag;
         use yasna::models::ObjectIdentifier as Oid;
         let serial = random_serial()?;
-        let (nb, na) = (datetime(not_before)?, datetime(not_after)?);
-        let spki = key.subject_public_key_info();
+        let (nb, na) = (datetime(leaf.not_before)?, datetime(leaf.not_after)?);
         let write_time = |w: yasna::DERWriter<'_>, t: OffsetDateTime| {
             if t.year() <= UTCTIME_LAST_YEAR {
                 w.write_utctime(&yasna::models::UTCTime::from_datetime(t));
@@ -503,34 +573,25 @@ impl CertificateAuthority {
                     write_time(w.next(), nb);
                     write_time(w.next(), na);
                 });
-                w.next().write_sequence(|w| {
-                    for group in groups {
-                        w.next().write_set(|w| {
-                            w.next().write_sequence(|w| {
-                                w.next().write_oid(&Oid::from_slice(OID_ORGANIZATION));
-                                w.next().write_utf8_string(group);
-                            })
-                        });
-                    }
-                    w.next().write_set(|w| {
-                        w.next().write_sequence(|w| {
-                            w.next().write_oid(&Oid::from_slice(OID_COMMON_NAME));
-                            w.next().write_utf8_string(cn);
-                        })
-                    });
-                });
-                w.next().write_der(&spki);
+                w.next().write_der(leaf.subject_der);
+                w.next().write_der(leaf.spki_der);
                 w.next().write_tagged(Tag::context(3), |w| {
                     w.write_sequence(|w| {
-                        // keyUsage: digitalSignature (bit 0).
-                        let ku = yasna::construct_der(|w| w.write_bitvec_bytes(&[0x80], 1));
-                        extension(w.next(), OID_KEY_USAGE, true, ku);
-                        let eku = yasna::construct_der(|w| {
-                            w.write_sequence(|w| {
-                                w.next().write_oid(&Oid::from_slice(OID_KP_CLIENT_AUTH))
-                            })
-                        });
-                        extension(w.next(), OID_EXT_KEY_USAGE, false, eku);
+                        if leaf.key_usage != 0 {
+                            let (bytes, bits) = key_usage_bits(leaf.key_usage);
+                            let ku = yasna::construct_der(|w| w.write_bitvec_bytes(&bytes, bits));
+                            extension(w.next(), OID_KEY_USAGE, true, ku);
+                        }
+                        if !leaf.extended_key_usage.is_empty() {
+                            let eku = yasna::construct_der(|w| {
+                                w.write_sequence(|w| {
+                                    for oid in leaf.extended_key_usage {
+                                        w.next().write_oid(&Oid::from_slice(oid));
+                                    }
+                                })
+                            });
+                            extension(w.next(), OID_EXT_KEY_USAGE, false, eku);
+                        }
                         let bc = yasna::construct_der(|w| w.write_sequence(|_| {}));
                         extension(w.next(), OID_BASIC_CONSTRAINTS, true, bc);
                         let aki = yasna::construct_der(|w| {
@@ -541,6 +602,9 @@ impl CertificateAuthority {
                             })
                         });
                         extension(w.next(), OID_AUTHORITY_KEY_ID, false, aki);
+                        if let Some(san) = leaf.subject_alt_names {
+                            extension(w.next(), OID_SUBJECT_ALT_NAME, false, san.to_vec());
+                        }
                     })
                 });
             })
