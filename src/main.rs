@@ -24,6 +24,7 @@ macro_rules! say_err {
     }};
 }
 
+mod bootstrap;
 mod cli;
 mod node_agent;
 mod up_config;
@@ -118,9 +119,22 @@ struct UpArgs {
 #[derive(clap::Args)]
 struct AgentArgs {
     /// Credentials for the API server: a kubeconfig with a client certificate (a node's,
-    /// `system:node:<name>` in `system:nodes`, or an admin's).
+    /// `system:node:<name>` in `system:nodes`, or an admin's). When the file does not
+    /// exist and --token is given, the agent joins and writes it [default:
+    /// <root>/kubeconfig].
     #[arg(long)]
-    kubeconfig: PathBuf,
+    kubeconfig: Option<PathBuf>,
+    /// Join with a bootstrap token: the API server's URL (`clipper join` prints the
+    /// whole command).
+    #[arg(long, requires_all = ["token", "ca_cert_hash"])]
+    server: Option<String>,
+    /// The bootstrap token to join with (`clipper token create`).
+    #[arg(long, requires_all = ["server", "ca_cert_hash"])]
+    token: Option<String>,
+    /// The pin of the cluster CA's public key (`sha256:<hex>`): the server is trusted
+    /// only if its CA matches.
+    #[arg(long, requires_all = ["server", "token"])]
+    ca_cert_hash: Option<String>,
     /// This node's name [default: the host name].
     #[arg(long)]
     node_name: Option<String>,
@@ -708,10 +722,38 @@ async fn start_node_agent(
 /// `clipper agent`: the node agent alone, until SIGINT or SIGTERM.
 async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::install()?;
-    let creds = clipper_client::Credentials::from_kubeconfig(&args.kubeconfig)?;
+    let node_name = args.node_name.clone().unwrap_or_else(host_name);
+    let kubeconfig = args
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| args.root.join("kubeconfig"));
+    if !kubeconfig.exists() {
+        let (Some(server), Some(token), Some(ca_cert_hash)) =
+            (&args.server, &args.token, &args.ca_cert_hash)
+        else {
+            anyhow::bail!(
+                "no credentials: {} does not exist; give --kubeconfig FILE, or join with --server, --token and --ca-cert-hash (clipper join prints them)",
+                kubeconfig.display()
+            );
+        };
+        say!("clipper: joining {server} as node {node_name}");
+        std::fs::create_dir_all(&args.root)
+            .with_context(|| format!("creating {}", args.root.display()))?;
+        let join = bootstrap::JoinOptions {
+            server: server.clone(),
+            token: token.clone(),
+            ca_cert_hash: ca_cert_hash.clone(),
+            node_name: node_name.clone(),
+        };
+        bootstrap::bootstrap(&join, &kubeconfig).await?;
+        say!(
+            "clipper: the node's certificate was issued; credentials in {}",
+            kubeconfig.display()
+        );
+    }
+    let creds = clipper_client::Credentials::from_kubeconfig(&kubeconfig)?;
     let ca_pem = node_agent::certificate_pem(&creds.ca);
     let quic = clipper_client::QuicClient::new(creds, clipper_client::Options::default())?;
-    let node_name = args.node_name.unwrap_or_else(host_name);
     // The proxy and the DNS first, as in clipper up; the DNS only with --cluster-dns.
     let proxy = if args.no_proxy {
         None

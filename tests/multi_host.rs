@@ -1,6 +1,8 @@
 //! Two hosts, each a network namespace joined by a veth link: the control plane
-//! (`clipper up --no-agent`) on one, `clipper agent` alone on the other. The agent
-//! registers its node over the link, runs the pod the scheduler binds to it, and the API
+//! (`clipper up --no-agent`) on one, `clipper agent` alone on the other, started with the
+//! command `clipper join` prints (a bootstrap token and the CA pin: the agent gets its
+//! node certificate through a CertificateSigningRequest). The agent registers its node
+//! over the link, runs the pod the scheduler binds to it, and the API
 //! server reads the pod's log from the agent across the link.
 
 mod common;
@@ -51,10 +53,51 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
         "--root",
         root.to_str().expect("utf-8"),
     ]);
+    // `clipper join` on the control plane prints the command that joins the worker: the
+    // advertised address, a new bootstrap token, and the pin of the cluster CA.
+    let cli = control.clipper_cli(&kubeconfig);
+    let join = cli.ok(&["join"]);
+    let words: Vec<&str> = join.split_whitespace().collect();
+    assert_eq!(words[..3], ["clipper", "agent", "--server"], "{join}");
+    assert!(words[3].starts_with("https://10.201.0.1:"), "{join}");
+    assert_eq!(
+        (words[4], words[6]),
+        ("--token", "--ca-cert-hash"),
+        "{join}"
+    );
+    let (token, pin) = (words[5], words[7]);
+    assert!(pin.starts_with("sha256:") && pin.len() == 71, "{join}");
+    assert!(
+        cli.ok(&["token", "list"]).contains(token),
+        "the token is listed"
+    );
+    let node_kubeconfig = root.join("kubeconfig");
+    // A wrong pin: the agent refuses the server before it sends the token.
+    let wrong_pin = format!("sha256:{}", "0".repeat(64));
+    let refused = worker
+        .command()
+        .args([
+            "agent",
+            "--server",
+            words[3],
+            "--token",
+            token,
+            "--ca-cert-hash",
+        ])
+        .arg(&wrong_pin)
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .expect("clipper agent runs");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("refusing to trust this server"),
+        "{err}"
+    );
+    assert!(!node_kubeconfig.exists(), "nothing written after a refusal");
     let mut child = worker
         .command()
-        .args(["agent", "--kubeconfig"])
-        .arg(&kubeconfig)
+        .args(&words[1..])
         .args([
             "--node-name",
             "worker-1",
@@ -76,7 +119,7 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
     // Its lines until the agent's: the proxy's and the DNS's come first.
     let mut lines = BufReader::new(stdout);
     let mut seen = String::new();
-    for _ in 0..10 {
+    for _ in 0..12 {
         let mut line = String::new();
         if lines.read_line(&mut line).expect("agent output") == 0 {
             break;
@@ -87,7 +130,9 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
         }
     }
     assert!(
-        seen.contains("clipper: service proxy running (node worker-1")
+        seen.contains("clipper: joining https://10.201.0.1:")
+            && seen.contains("clipper: the node's certificate was issued")
+            && seen.contains("clipper: service proxy running (node worker-1")
             && seen.contains("clipper: cluster DNS on 10.96.0.10:53")
             && seen.contains("clipper: node agent running (node worker-1, address 10.201.0.2"),
         "{seen}"
@@ -95,6 +140,34 @@ fn an_agent_on_another_host_joins_and_runs_pods() {
     // The rest is drained, so the agent never writes into a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
 
+    // The agent runs as the node, with the certificate the control plane issued for the
+    // request it made with the token (auto-approved: the token's group may).
+    let node_config = std::fs::read_to_string(&node_kubeconfig).expect("the node's kubeconfig");
+    assert!(
+        node_config.contains("client-certificate-data"),
+        "{node_config}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&node_kubeconfig)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let csrs = k.json(&["get", "csr"]);
+    let csr = &csrs["items"][0];
+    assert_eq!(
+        csr["spec"]["username"],
+        format!("system:bootstrap:{}", &token[..6]),
+        "{csr}"
+    );
+    assert_eq!(
+        csr["spec"]["signerName"],
+        "kubernetes.io/kube-apiserver-client-kubelet"
+    );
+    assert_eq!(csr["status"]["conditions"][0]["type"], "Approved", "{csr}");
+    assert_eq!(csr["status"]["conditions"][0]["reason"], "AutoApproved");
+    let table = k.ok(&["get", "csr"]);
+    assert!(table.contains("Approved,Issued"), "{table}");
     wait_until("worker-1 Ready", LIMIT, POLL, || {
         let r = k.run(&[
             "get",

@@ -1,8 +1,9 @@
 //! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
 //! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events`,
-//! `describe`, `logs`, `exec`, `edit`, `drain`, `config`, `explain` and `rollout`
-//! (restart, status, history, undo), with kubectl's meaning, flags, output and exit
-//! codes, over the REST client of `proto/client`.
+//! `describe`, `logs`, `exec`, `edit`, `drain`, `config`, `explain` and
+//! `rollout` (restart, status, history, undo), with kubectl's meaning, flags, output and
+//! exit codes, over the REST client of `proto/client`; and kubeadm's `token`, with
+//! `join`.
 //!
 //! - `mod.rs` — the subcommands, the kubeconfig and namespace, errors and exit codes;
 //! - `discovery.rs` — resource types from discovery (plural, singular, short names, kind,
@@ -12,9 +13,9 @@
 //!   API server's path evaluator;
 //! - `get.rs`, `apply.rs` (apply, create), `delete.rs`, `modify.rs` (patch, label,
 //!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events),
-//!   `describe.rs`, `logs.rs`, `exec.rs` (over a WebSocket), `edit.rs`, `drain.rs`,
-//!   `config.rs` (the kubeconfig files, no server), `explain.rs` (OpenAPI v3) and
-//!   `rollout.rs` — one verb group each.
+//!   `describe.rs`, `logs.rs`, `exec.rs` (over a WebSocket), `edit.rs`, `drain.rs`, `config.rs` (the kubeconfig files, no server),
+//!   `explain.rs` (OpenAPI v3), `rollout.rs` and `token.rs` (token, join) — one verb
+//!   group each.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ mod logs;
 mod modify;
 mod output;
 mod rollout;
+mod token;
 
 pub use discovery::Discovery;
 
@@ -88,6 +90,11 @@ pub enum Verb {
     Edit(edit::EditArgs),
     /// Drain a node in preparation for maintenance (kubectl drain).
     Drain(drain::DrainArgs),
+    /// Manage bootstrap tokens for joining nodes (kubeadm token create|list|delete).
+    Token(token::TokenArgs),
+    /// Create a bootstrap token and print the `clipper agent` command that joins a host
+    /// to this cluster.
+    Join(token::JoinArgs),
 }
 
 /// Flags every verb takes.
@@ -171,6 +178,8 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Explain(a) => explain::run(a).await,
             Verb::Edit(a) => edit::run(a).await,
             Verb::Drain(a) => drain::run(a).await,
+            Verb::Token(a) => token::run(a).await,
+            Verb::Join(a) => token::join(a).await,
         }
     });
     // Watches and connections end with the runtime; nothing waits on them.
@@ -271,6 +280,8 @@ pub fn print_error(e: &anyhow::Error) {
 /// A connection to the API server and the namespace verbs default to.
 pub struct Session {
     pub client: Arc<RestClient>,
+    /// The cluster CA the kubeconfig trusts (DER).
+    pub ca: Vec<u8>,
     /// `-n`, else the context's namespace, else `default`.
     pub namespace: String,
     /// Whether `-n` was given (apply refuses manifests of another namespace then).
@@ -282,6 +293,7 @@ impl Session {
     pub fn new(global: &Global) -> Result<Session> {
         let path = kubeconfig_path(global.kubeconfig.as_deref())?;
         let creds = Credentials::from_kubeconfig(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ca = creds.ca.to_vec();
         let client = RestClient::new(creds, "clipper").map_err(|e| anyhow::anyhow!("{e}"))?;
         let (namespace, namespace_explicit) = match &global.namespace {
             Some(ns) => (ns.clone(), true),
@@ -292,6 +304,7 @@ impl Session {
         };
         Ok(Session {
             client,
+            ca,
             namespace,
             namespace_explicit,
             discovery: tokio::sync::OnceCell::new(),

@@ -145,6 +145,37 @@ impl RestClient {
         }))
     }
 
+    /// An anonymous client that does NOT verify the server's certificate: only for
+    /// bootstrap discovery (`kube-public/cluster-info`), whose answer the caller must
+    /// check out of band — a joining node compares the CA it reads there with the pin
+    /// it was given — before trusting anything else the server says.
+    pub fn unverified_for_discovery(
+        addr: std::net::SocketAddr,
+        server_name: &str,
+        user_agent: &str,
+    ) -> Result<Arc<RestClient>, ClientError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider)))
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(RestClient {
+            creds: Credentials {
+                addr,
+                server_name: server_name.to_string(),
+                ca: rustls::pki_types::CertificateDer::from(Vec::new()),
+                identity: None,
+                token: None,
+            },
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            sender: Mutex::new(None),
+            user_agent: user_agent.to_string(),
+        }))
+    }
+
     async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
         let mut slot = self.sender.lock().await;
         if let Some(s) = slot.as_ref()
@@ -353,5 +384,55 @@ impl RestClient {
 
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.json(http::Method::DELETE, path, None, None).await
+    }
+}
+
+/// Accepts whatever certificate the server presents (the handshake's signature is still
+/// checked against it): see [`RestClient::unverified_for_discovery`].
+#[derive(Debug)]
+struct AnyServerCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServerCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
