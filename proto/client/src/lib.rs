@@ -24,6 +24,7 @@ pub use clipper_proto::wire::StatusSummary;
 
 pub mod informer;
 pub mod rest;
+pub mod spdy;
 pub use informer::{Cache, Change, Informer};
 pub use rest::RestClient;
 
