@@ -108,6 +108,13 @@ pub trait ExecTarget: Send + Sync {
         pod: &str,
         container: &str,
     ) -> Result<String, LogError>;
+
+    /// The uid of a pod on this node (for its network namespace): kubelet's 404 words
+    /// when it is not here.
+    fn locate_pod(&self, namespace: &str, pod: &str) -> Result<String, LogError> {
+        let _ = namespace;
+        Err(LogError::NotFound(format!("pod {pod:?} does not exist")))
+    }
 }
 
 /// What the server needs to serve exec.
@@ -115,7 +122,11 @@ pub trait ExecTarget: Send + Sync {
 pub struct ExecService {
     pub target: Arc<dyn ExecTarget>,
     pub runtime: Arc<dyn InteractiveExec>,
-    sessions: Arc<tokio::sync::Semaphore>,
+    /// Where pods' network namespaces are (`clipper-<uid>`), for port-forward: CNI's
+    /// default, `/run/netns`.
+    pub netns_dir: std::path::PathBuf,
+    /// exec and port-forward sessions at once.
+    pub(crate) sessions: Arc<tokio::sync::Semaphore>,
 }
 
 impl ExecService {
@@ -123,6 +134,7 @@ impl ExecService {
         ExecService {
             target,
             runtime,
+            netns_dir: std::path::PathBuf::from("/run/netns"),
             sessions: Arc::new(tokio::sync::Semaphore::new(MAX_EXEC_SESSIONS)),
         }
     }
@@ -286,12 +298,16 @@ pub fn handle<B: Send + 'static>(
         Ok(r) => r,
         Err(m) => return text(StatusCode::BAD_REQUEST, m),
     };
+    if crate::streaming::is_spdy(req.headers()) {
+        return handle_spdy(req, request, service, namespace, pod, container);
+    }
     if !is_websocket(req.headers()) {
         return text(
             StatusCode::BAD_REQUEST,
             format!(
-                "only WebSocket upgrades are served ({}); SPDY is not",
-                SUPPORTED_PROTOCOLS.join(", ")
+                "Upgrade request required: a WebSocket ({}) or SPDY/3.1 ({})",
+                SUPPORTED_PROTOCOLS.join(", "),
+                crate::streaming::EXEC_SPDY_PROTOCOL
             ),
         );
     }
@@ -337,17 +353,7 @@ pub fn handle<B: Send + 'static>(
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        let process = match service
-            .target
-            .locate_container(&namespace, &pod, &container)
-        {
-            Ok(id) => service
-                .runtime
-                .exec_interactive(&id, &request)
-                .await
-                .map_err(|e| format!("error executing command in container: {e}")),
-            Err(e) => Err(format!("unable to upgrade connection: {e}")),
-        };
+        let process = start_process(&service, &namespace, &pod, &container, &request).await;
         run_session(ws, protocol, &request, process).await;
     });
     let mut resp = Response::new(crate::server::empty());
@@ -371,6 +377,73 @@ pub fn handle<B: Send + 'static>(
         header::HeaderValue::from_static(protocol),
     );
     resp
+}
+
+/// The process of an exec: the container's runtime id, then `runc exec` in it; errors
+/// in the words the error channel carries.
+async fn start_process(
+    service: &ExecService,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    request: &ExecRequest,
+) -> Result<ExecProcess, String> {
+    match service.target.locate_container(namespace, pod, container) {
+        Ok(id) => service
+            .runtime
+            .exec_interactive(&id, request)
+            .await
+            .map_err(|e| format!("error executing command in container: {e}")),
+        Err(e) => Err(format!("unable to upgrade connection: {e}")),
+    }
+}
+
+/// exec upgraded to SPDY (kubectl before 1.30): kubelet's `v4.channel.k8s.io` over
+/// SPDY streams (`streaming.rs`), the same process and statuses as the WebSocket.
+fn handle_spdy<B: Send + 'static>(
+    mut req: Request<B>,
+    request: ExecRequest,
+    service: &ExecService,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Response<crate::server::Body> {
+    let protocol =
+        match crate::streaming::negotiate_spdy(req.headers(), crate::streaming::EXEC_SPDY_PROTOCOL)
+        {
+            Ok(p) => p,
+            Err(m) => return text(StatusCode::FORBIDDEN, m),
+        };
+    let Ok(permit) = service.sessions.clone().try_acquire_owned() else {
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many exec sessions on this node (at most {MAX_EXEC_SESSIONS})"),
+        );
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let service = service.clone();
+    let (namespace, pod, container) = (
+        namespace.to_string(),
+        pod.to_string(),
+        container.to_string(),
+    );
+    tokio::spawn(async move {
+        let _permit = permit;
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "exec: the upgrade failed");
+                return;
+            }
+        };
+        let (conn, incoming) = clipper_client::spdy::SpdyConnection::start(
+            TokioIo::new(upgraded),
+            clipper_proto::spdy::Role::Server,
+        );
+        let start = start_process(&service, &namespace, &pod, &container, &request);
+        crate::streaming::run_exec(conn, incoming, request.clone(), start).await;
+    });
+    crate::streaming::switching_to_spdy(protocol)
 }
 
 /// Copies one output pipe to its channel until EOF (or EIO: a pty whose other side closed).

@@ -11,10 +11,12 @@ pub mod network;
 pub mod node;
 pub mod oci;
 pub mod pods;
+pub mod portforward;
 pub mod probes;
 pub mod runtime;
 pub mod server;
 pub mod status;
+pub mod streaming;
 pub mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -188,6 +190,12 @@ impl exec::ExecTarget for LogIndex {
             }) => Ok(format!("{}-{container}-{attempt}", logs.uid)),
             _ => Err(not_found()),
         }
+    }
+
+    fn locate_pod(&self, namespace: &str, pod: &str) -> Result<String, server::LogError> {
+        self.get(namespace, pod)
+            .map(|rx| rx.borrow().uid.clone())
+            .ok_or_else(|| server::LogError::NotFound("pod does not exist".into()))
     }
 }
 

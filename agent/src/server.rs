@@ -1,7 +1,9 @@
 //! The agent's HTTPS API on kubelet's port (10250): `GET /containerLogs/{namespace}/{pod}/{container}`
 //! with kubelet's query (follow, previous, tailLines, sinceSeconds, sinceTime, timestamps,
 //! limitBytes), streamed chunked as `text/plain`, `GET /healthz`, and
-//! `GET /exec/{namespace}/{pod}/{container}` upgraded to a WebSocket (`exec.rs`).
+//! `GET /exec/{namespace}/{pod}/{container}` upgraded to a WebSocket (`exec.rs`) or to SPDY
+//! (`streaming.rs`), and `/portForward/{namespace}/{pod}` upgraded to SPDY, tunnelled in a
+//! WebSocket or not (`portforward.rs`).
 //!
 //! TLS: the serving certificate is self-signed, generated at start (kube-apiserver does not
 //! verify kubelet serving certificates unless told to). Clients present a certificate
@@ -381,6 +383,13 @@ async fn handle(
         }
         let rest = rest.to_string();
         return crate::exec::handle(req, &rest, exec);
+    }
+    if let Some(rest) = path.strip_prefix("/portForward/") {
+        if let Err(resp) = authorize(identity) {
+            return resp;
+        }
+        let rest = rest.to_string();
+        return crate::portforward::handle(req, &rest, exec);
     }
     let Some(rest) = path.strip_prefix("/containerLogs/") else {
         return text(StatusCode::NOT_FOUND, "404 page not found");
