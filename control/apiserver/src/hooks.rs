@@ -718,7 +718,10 @@ pub async fn subresource(
         ("exec", "get" | "create") => {
             crate::kubelet::pod_exec(server, req, user, scope, name).await
         }
-        ("attach" | "portforward", _) => {
+        ("portforward", "get" | "create") => {
+            crate::kubelet::pod_portforward(server, req, user, scope, name).await
+        }
+        ("attach", _) => {
             let pod = api.get(scope, name).await?;
             let node = downcast::<Pod>(pod.as_ref())
                 .and_then(|p| p.spec.as_ref())

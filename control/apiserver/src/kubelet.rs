@@ -3,7 +3,12 @@
 //! as a tunnel: the client's WebSocket upgrade is validated (`ExecLocation`'s rules),
 //! sent on to the agent's `/exec/...`, and once both sides have switched protocols the
 //! bytes are copied both ways unread (the agent speaks the channel protocol). SPDY, which
-//! kubectl before 1.30 uses, is refused with a Status saying so.
+//! kubectl before 1.30 uses, is tunnelled the same way (a POST upgraded to `SPDY/3.1`, the
+//! subprotocol in `X-Stream-Protocol-Version`): the agent speaks SPDY. `pods/portforward`
+//! likewise: SPDY (`portforward.k8s.io`), or kubectl 1.31+'s WebSocket carrying SPDY
+//! (`SPDY/3.1+portforward.k8s.io`), which is also passed to the agent unread — where
+//! kube-apiserver unwraps the WebSocket and speaks SPDY to the kubelet, Clipper's agent
+//! accepts both forms.
 //!
 //! The agent is found from its Node: `status.addresses` (InternalIP first, then Hostname,
 //! then the other types) and `status.daemonEndpoints.kubeletEndpoint.Port`. The connection
@@ -53,10 +58,27 @@ pub const PREFERRED_ADDRESS_TYPES: &[&str] = &[
     "ExternalDNS",
 ];
 
-/// exec tunnels open at once through this API server process; more are answered 429.
+/// exec and port-forward tunnels open at once through this API server process; more are
+/// answered 429.
 pub const MAX_TUNNELS: usize = 1024;
-/// The protocols the agents speak on exec, as the refusal of SPDY names them.
-pub const EXEC_PROTOCOLS: &str = "v5.channel.k8s.io, v4.channel.k8s.io";
+/// Request headers passed on to the agent with an upgrade: the WebSocket handshake's and
+/// SPDY's subprotocol offer.
+const UPGRADE_REQUEST_HEADERS: &[&str] = &[
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "x-stream-protocol-version",
+];
+/// Response headers passed back to the client with the agent's 101.
+const UPGRADE_RESPONSE_HEADERS: &[&str] = &[
+    "upgrade",
+    "connection",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "x-stream-protocol-version",
+];
+/// Most `ports` a port-forward request may name (each is a header-sized string).
+pub const MAX_FORWARDED_PORTS: usize = 64;
 
 /// Connections to node agents, with the API server's client certificate.
 pub struct KubeletClient {
@@ -661,7 +683,7 @@ fn upgrade_to(headers: &http::HeaderMap, protocol: &str) -> bool {
 /// `ExecLocation`, then tunnelled to the agent of the pod's node.
 pub async fn pod_exec(
     server: &Server,
-    mut req: http::Request<crate::http::ReqBody>,
+    req: http::Request<crate::http::ReqBody>,
     user: &crate::auth::UserInfo,
     scope: &Scope,
     name: &str,
@@ -696,43 +718,80 @@ pub async fn pod_exec(
             "pod {name} does not have a host assigned"
         )));
     };
-    // Validated first, as kube does: kubectl falls back to SPDY when the WebSocket
-    // handshake is refused, and then shows the SPDY answer.
-    if upgrade_to(req.headers(), "spdy") {
-        return Err(ApiError::bad_request(format!(
-            "SPDY is not served: Clipper serves exec over WebSocket only ({EXEC_PROTOCOLS}), \
-             which kubectl uses from 1.30 on"
-        )));
-    }
-    if !upgrade_to(req.headers(), "websocket") {
+    let Some(upgrade) = Upgrade::of(req.headers()) else {
         return Err(ApiError::bad_request("Upgrade request required"));
-    }
-    let endpoint = agent_of(server, &node_name).await?;
-    let Ok(permit) = server.kubelet.tunnels.clone().try_acquire_owned() else {
-        return Err(ApiError::too_many_requests(
-            format!("too many exec sessions through this server (at most {MAX_TUNNELS})"),
-            1,
-        ));
     };
+    let endpoint = agent_of(server, &node_name).await?;
     let path = format!(
         "/exec/{namespace}/{name}/{container}?{}",
         opts.agent_query()
     );
+    tunnel(server, req, upgrade, &endpoint, &path, name, "pods/exec").await
+}
+
+/// What a streaming request upgrades to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upgrade {
+    /// A GET WebSocket handshake (exec's channel protocols; port-forward's SPDY tunnel).
+    WebSocket,
+    /// A POST upgraded to `SPDY/3.1` (kubectl before 1.30, and port-forward before 1.31).
+    Spdy,
+}
+
+impl Upgrade {
+    pub fn of(headers: &http::HeaderMap) -> Option<Upgrade> {
+        if upgrade_to(headers, "websocket") {
+            Some(Upgrade::WebSocket)
+        } else if upgrade_to(headers, "spdy") {
+            Some(Upgrade::Spdy)
+        } else {
+            None
+        }
+    }
+
+    fn token(self) -> &'static str {
+        match self {
+            Upgrade::WebSocket => "websocket",
+            Upgrade::Spdy => "SPDY/3.1",
+        }
+    }
+}
+
+/// Sends the client's upgrade on to the agent at `path` and, once both have switched
+/// protocols, copies the bytes both ways unread. The agent's refusal becomes a Status
+/// about `what`.
+async fn tunnel(
+    server: &Server,
+    mut req: http::Request<crate::http::ReqBody>,
+    upgrade: Upgrade,
+    endpoint: &NodeEndpoint,
+    path: &str,
+    name: &str,
+    what: &str,
+) -> Result<Response<Body>, ApiError> {
+    let Ok(permit) = server.kubelet.tunnels.clone().try_acquire_owned() else {
+        return Err(ApiError::too_many_requests(
+            format!("too many streaming sessions through this server (at most {MAX_TUNNELS})"),
+            1,
+        ));
+    };
+    let (method, verb) = match upgrade {
+        Upgrade::WebSocket => (http::Method::GET, "Get"),
+        Upgrade::Spdy => (http::Method::POST, "Post"),
+    };
     let url = format!("https://{}{path}", endpoint.authority());
-    let fail = |why: String| ApiError::new(500, "", format!("Get {url:?}: {why}"));
-    let mut sender = server.kubelet.connect(&endpoint, "Get", &path).await?;
-    let mut forward = http::Request::get(&path)
+    let fail = |why: String| ApiError::new(500, "", format!("{verb} {url:?}: {why}"));
+    let mut sender = server.kubelet.connect(endpoint, verb, path).await?;
+    let mut forward = http::Request::builder()
+        .method(method)
+        .uri(path)
         .header(header::HOST, endpoint.authority())
         .header(header::USER_AGENT, "clipper-apiserver")
-        .header(header::UPGRADE, "websocket")
+        .header(header::UPGRADE, upgrade.token())
         .header(header::CONNECTION, "Upgrade");
-    for h in [
-        header::SEC_WEBSOCKET_KEY,
-        header::SEC_WEBSOCKET_VERSION,
-        header::SEC_WEBSOCKET_PROTOCOL,
-    ] {
-        for v in req.headers().get_all(&h) {
-            forward = forward.header(&h, v);
+    for h in UPGRADE_REQUEST_HEADERS {
+        for v in req.headers().get_all(*h) {
+            forward = forward.header(*h, v);
         }
     }
     let forward = forward
@@ -753,39 +812,125 @@ pub async fn pod_exec(
             code,
             &String::from_utf8_lossy(&body),
             name,
-            "pods/exec",
+            what,
         ));
     }
     let mut out = Response::new(crate::http::response::full(Bytes::new()));
     *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    for h in [
-        header::UPGRADE,
-        header::CONNECTION,
-        header::SEC_WEBSOCKET_ACCEPT,
-        header::SEC_WEBSOCKET_PROTOCOL,
-    ] {
-        for v in resp.headers().get_all(&h) {
-            out.headers_mut().append(&h, v.clone());
+    for h in UPGRADE_RESPONSE_HEADERS {
+        for v in resp.headers().get_all(*h) {
+            out.headers_mut().append(*h, v.clone());
         }
     }
     let agent_side = hyper::upgrade::on(&mut resp);
     let client_side = hyper::upgrade::on(&mut req);
+    let what = what.to_string();
     tokio::spawn(async move {
         let _permit = permit;
         let (client, agent) = match tokio::join!(client_side, agent_side) {
             (Ok(c), Ok(a)) => (c, a),
             (c, a) => {
-                tracing::debug!(client = ?c.err(), agent = ?a.err(), "exec: an upgrade failed");
+                tracing::debug!(client = ?c.err(), agent = ?a.err(), %what, "an upgrade failed");
                 return;
             }
         };
         let mut client = TokioIo::new(client);
         let mut agent = TokioIo::new(agent);
         if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut agent).await {
-            tracing::debug!(error = %e, "exec tunnel ended");
+            tracing::debug!(error = %e, %what, "tunnel ended");
         }
     });
     Ok(out)
+}
+
+/// `PodPortForwardOptions.ports` from the raw query (repeated), as kube's parameter codec
+/// reads them.
+pub fn forwarded_ports(raw: &str) -> Result<Vec<u16>, ApiError> {
+    let mut ports = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if k != "ports" {
+            continue;
+        }
+        if ports.len() >= MAX_FORWARDED_PORTS {
+            return Err(ApiError::bad_request(format!(
+                "at most {MAX_FORWARDED_PORTS} ports may be forwarded at once"
+            )));
+        }
+        let n: i64 = v.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "ports: strconv.ParseInt: parsing {v:?}: invalid syntax"
+            ))
+        })?;
+        // kubelet's check of the port header, made early.
+        let port = u16::try_from(n)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| ApiError::bad_request(format!("port {n:?} must be > 0 and < 65536")))?;
+        ports.push(port);
+    }
+    Ok(ports)
+}
+
+/// `pods/{name}/portforward` (POST for SPDY, GET for the WebSocket tunnel): the pod must
+/// exist and be on a node; the upgrade is tunnelled to the agent's `/portForward/...`.
+pub async fn pod_portforward(
+    server: &Server,
+    req: http::Request<crate::http::ReqBody>,
+    user: &crate::auth::UserInfo,
+    scope: &Scope,
+    name: &str,
+) -> Result<Response<Body>, ApiError> {
+    let namespace = scope.namespace.as_deref().unwrap_or_default();
+    // As exec: a WebSocket handshake is authorized as `get`; forwarding needs `create`.
+    server.security.authorize(&crate::auth::Attributes {
+        user,
+        verb: "create",
+        api_group: "",
+        resource: "pods",
+        subresource: "portforward",
+        namespace,
+        name,
+        path: "",
+        resource_request: true,
+        field_selector: &[],
+    })?;
+    let ports = forwarded_ports(req.uri().query().unwrap_or(""))?;
+    let obj = server.api.get(scope, name).await?;
+    let pod = downcast::<Pod>(obj.as_ref())
+        .ok_or_else(|| ApiError::internal("pods/portforward on an object that is not a pod"))?;
+    let Some(node_name) = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty())
+    else {
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    };
+    let Some(upgrade) = Upgrade::of(req.headers()) else {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    };
+    let endpoint = agent_of(server, &node_name).await?;
+    let mut path = format!("/portForward/{namespace}/{name}");
+    if !ports.is_empty() {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for p in &ports {
+            q.append_pair("port", &p.to_string());
+        }
+        path.push('?');
+        path.push_str(&q.finish());
+    }
+    tunnel(
+        server,
+        req,
+        upgrade,
+        &endpoint,
+        &path,
+        name,
+        "pods/portforward",
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -915,6 +1060,28 @@ mod tests {
             node_endpoint(&node),
             Err("no preferred addresses found; known addresses: []".into())
         );
+    }
+
+    #[test]
+    fn streaming_requests_say_what_they_upgrade_to() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(Upgrade::of(&h), None);
+        h.insert(header::UPGRADE, "SPDY/3.1".parse().expect("value"));
+        assert_eq!(Upgrade::of(&h), Some(Upgrade::Spdy));
+        h.insert(header::UPGRADE, "websocket".parse().expect("value"));
+        assert_eq!(Upgrade::of(&h), Some(Upgrade::WebSocket));
+        assert_eq!(
+            forwarded_ports("ports=80&x=1&ports=8080"),
+            Ok(vec![80, 8080])
+        );
+        assert_eq!(forwarded_ports(""), Ok(vec![]));
+        let e = forwarded_ports("ports=http").expect_err("not a number");
+        assert_eq!(e.code, 400);
+        assert_eq!(
+            forwarded_ports("ports=0").expect_err("zero").message,
+            "port 0 must be > 0 and < 65536"
+        );
+        assert!(forwarded_ports("ports=70000").is_err());
     }
 
     #[test]
