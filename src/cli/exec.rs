@@ -180,7 +180,7 @@ fn resize_message() -> Option<Message> {
 
 /// A refused handshake's answer as kubectl shows it: the Status in the body, else the
 /// HTTP status.
-fn handshake_error(code: u16, body: &[u8]) -> anyhow::Error {
+pub(super) fn handshake_error(code: u16, body: &[u8]) -> anyhow::Error {
     let text = String::from_utf8_lossy(body);
     // The body may carry chunked framing around the JSON.
     let json = match (text.find('{'), text.rfind('}')) {

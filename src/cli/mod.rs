@@ -1,6 +1,6 @@
 //! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
 //! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events`,
-//! `describe`, `logs`, `exec`, `edit`, `drain`, `config`, `explain` and
+//! `describe`, `logs`, `exec`, `port-forward`, `edit`, `drain`, `config`, `explain` and
 //! `rollout` (restart, status, history, undo), with kubectl's meaning, flags, output and
 //! exit codes, over the REST client of `proto/client`; and kubeadm's `token`, with
 //! `join`.
@@ -13,7 +13,8 @@
 //!   API server's path evaluator;
 //! - `get.rs`, `apply.rs` (apply, create), `delete.rs`, `modify.rs` (patch, label,
 //!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events),
-//!   `describe.rs`, `logs.rs`, `exec.rs` (over a WebSocket), `edit.rs`, `drain.rs`, `config.rs` (the kubeconfig files, no server),
+//!   `describe.rs`, `logs.rs`, `exec.rs` (over a WebSocket), `portforward.rs` (SPDY in a
+//!   WebSocket), `edit.rs`, `drain.rs`, `config.rs` (the kubeconfig files, no server),
 //!   `explain.rs` (OpenAPI v3), `rollout.rs` and `token.rs` (token, join) — one verb
 //!   group each.
 
@@ -41,6 +42,7 @@ mod jsonpath;
 mod logs;
 mod modify;
 mod output;
+mod portforward;
 mod rollout;
 mod token;
 
@@ -79,6 +81,8 @@ pub enum Verb {
     Logs(logs::LogsArgs),
     /// Execute a command in a container (kubectl exec).
     Exec(exec::ExecArgs),
+    /// Forward one or more local ports to a pod (kubectl port-forward).
+    PortForward(portforward::PortForwardArgs),
     /// Manage the rollout of a resource (kubectl rollout restart|status|history|undo).
     Rollout(rollout::RolloutArgs),
     /// Modify kubeconfig files (kubectl config).
@@ -173,6 +177,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Describe(a) => describe::run(a).await,
             Verb::Logs(a) => logs::run(a).await,
             Verb::Exec(a) => exec::run(a).await,
+            Verb::PortForward(a) => portforward::run(a).await,
             Verb::Rollout(a) => rollout::run(a).await,
             Verb::Config(a) => config::run(a).await,
             Verb::Explain(a) => explain::run(a).await,
