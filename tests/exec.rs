@@ -2,7 +2,7 @@
 //! through the API server's tunnel to the node agent, which runs the command with
 //! `runc exec` in a busybox container of a `clipper up` inside a network namespace of the
 //! test's own. Streams, stdin with its EOF, exit codes, kube's errors for a wrong
-//! container, and SPDY's refusal.
+//! container; and kubectl 1.27 (and 1.33 told not to use WebSockets) over SPDY.
 
 mod common;
 
@@ -169,16 +169,30 @@ fn kubectl_exec_runs_commands_in_containers() {
 
     clipper_exec_matches_kubectl(&k, &host.clipper_cli(&kubeconfig));
 
-    // kubectl before 1.30 speaks SPDY (and 1.30+ without WebSockets): refused, saying
-    // why.
+    // kubectl before 1.30 speaks SPDY (and 1.30+ without WebSockets): the agent serves
+    // kubelet's v4.channel.k8s.io over SPDY streams, with the same checks passing.
+    exec_works(&host.kubectl(&kubeconfig, "1.27"), "1.27");
     let spdy = k.run_with(
-        &["exec", "web", "--", "true"],
+        &[
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo spdy; echo err >&2; exit 3",
+        ],
         None,
         &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")],
     );
-    assert!(!spdy.ok);
+    assert_eq!(
+        (spdy.code, spdy.stdout.as_str()),
+        (Some(3), "spdy\n"),
+        "{:?}",
+        spdy.stderr
+    );
     assert!(
-        spdy.stderr.contains("SPDY is not served"),
+        spdy.stderr.starts_with("err\n")
+            && spdy.stderr.contains("command terminated with exit code 3"),
         "{:?}",
         spdy.stderr
     );
