@@ -566,7 +566,7 @@ impl FrameDecoder {
             SETTINGS => {
                 need("SETTINGS", 4)?;
                 let n = be32(p, 0) as usize;
-                if (p.len() - 4) / 8 != n || (p.len() - 4) % 8 != 0 {
+                if (p.len() - 4) / 8 != n || !(p.len() - 4).is_multiple_of(8) {
                     return Err(invalid(
                         "SETTINGS",
                         format!("{n} entries in {} bytes", p.len()),
@@ -969,10 +969,8 @@ impl Session {
                     }
                     Some(_) => {}
                 }
-                if fin {
-                    if let Some(s) = self.streams.get_mut(&stream_id) {
-                        s.remote_closed = true;
-                    }
+                if fin && let Some(s) = self.streams.get_mut(&stream_id) {
+                    s.remote_closed = true;
                 }
                 events.push(Event::Data {
                     stream_id,
