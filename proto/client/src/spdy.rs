@@ -224,7 +224,8 @@ impl SpdyConnection {
             notified.await;
         }
         self.shared.drained.notify_waiters();
-        let _ = self.shared.done.send(true);
+        // send_replace stores the value even while nobody is subscribed.
+        self.shared.done.send_replace(true);
     }
 
     /// Marks the connection closed: every stream ends, the writer flushes and shuts down.
