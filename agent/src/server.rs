@@ -679,52 +679,6 @@ mod tests {
         }
     }
 
-    /// Accepts any serving certificate, as kube-apiserver does with kubelets by default.
-    #[derive(Debug)]
-    struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
-
-    impl rustls::client::danger::ServerCertVerifier for AnyServer {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-
     /// A log source over a map of `ns/pod/container` to files.
     #[derive(Default)]
     struct Files(Mutex<HashMap<String, (PathBuf, watch::Receiver<bool>)>>);
@@ -807,7 +761,9 @@ mod tests {
             .with_safe_default_protocol_versions()
             .expect("versions")
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
+            .with_custom_certificate_verifier(Arc::new(clipper_client::AnyServerCertificate::new(
+                provider,
+            )));
         let config = match identity {
             Some((cert, key)) => builder
                 .with_client_auth_cert(vec![cert], key)
@@ -887,7 +843,9 @@ mod tests {
             .with_safe_default_protocol_versions()
             .expect("versions")
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+            .with_custom_certificate_verifier(Arc::new(clipper_client::AnyServerCertificate::new(
+                provider,
+            )))
             .with_client_auth_cert(vec![other.0], other.1)
             .expect("client auth");
         let tcp = tokio::net::TcpStream::connect(f.server.addr())

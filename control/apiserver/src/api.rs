@@ -231,6 +231,27 @@ impl Api {
         }
     }
 
+    /// The scope of a built-in resource the server itself reads or writes (its
+    /// controllers, its bootstrap objects): an internal error if it is not served.
+    pub fn scope(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> Result<Scope, ApiError> {
+        let served = self
+            .served
+            .load()
+            .get(group, version, plural)
+            .cloned()
+            .ok_or_else(|| ApiError::internal(format!("{plural} not served")))?;
+        Ok(Scope {
+            served,
+            namespace: namespace.map(str::to_string),
+        })
+    }
+
     /// The watch cache of a resource, started on first use.
     pub async fn cache(&self, served: &Served) -> Result<Arc<ResourceCache>, ApiError> {
         let key = served.group_resource();

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use crate::api::{Scope, WriteOptions};
+use crate::api::WriteOptions;
 use crate::http::Server;
 use crate::status::ApiError;
 
@@ -29,16 +29,7 @@ pub fn discovery_kubeconfig(server_url: &str, ca_pem: &str) -> String {
 /// between starts).
 pub async fn ensure(server: &Server, server_url: &str, ca_pem: &str) -> Result<(), ApiError> {
     let api = &server.api;
-    let served = api
-        .served
-        .load()
-        .get("", "v1", "configmaps")
-        .cloned()
-        .ok_or_else(|| ApiError::internal("configmaps not served"))?;
-    let scope = Scope {
-        served,
-        namespace: Some(NAMESPACE.into()),
-    };
+    let scope = api.scope("", "v1", "configmaps", Some(NAMESPACE))?;
     let kubeconfig = discovery_kubeconfig(server_url, ca_pem);
     let opts = WriteOptions {
         field_manager: "kube-apiserver".into(),

@@ -244,6 +244,26 @@ async fn admit_pod_priority(server: &Server, pod: &mut Pod) -> Result<(), ApiErr
     Ok(())
 }
 
+/// The CertificateSigningRequest admission checks of an update (a no-op for other kinds).
+fn admit_csr_update(
+    server: &Server,
+    opts: &WriteOptions,
+    new: &dyn ApiObject,
+    old: &dyn ApiObject,
+    subresource: Option<&str>,
+) -> Result<(), ApiError> {
+    match (downcast::<Csr>(new), downcast::<Csr>(old)) {
+        (Some(new), Some(old)) => crate::certificates::admit(
+            &server.security,
+            opts.user.as_ref(),
+            new,
+            Some(old),
+            subresource,
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// UPDATE (PUT), with the kind's side effects.
 pub async fn update(
     server: &Server,
@@ -266,17 +286,9 @@ pub async fn update(
         let old = server.api.get(scope, name).await?;
         admit_crd(scope, obj.as_ref(), Some(old.as_ref()))?;
     }
-    if let Some(csr) = downcast::<Csr>(obj.as_ref()) {
+    if downcast::<Csr>(obj.as_ref()).is_some() {
         let old = server.api.get(scope, name).await?;
-        if let Some(old) = downcast::<Csr>(old.as_ref()) {
-            crate::certificates::admit(
-                &server.security,
-                opts.user.as_ref(),
-                csr,
-                Some(old),
-                subresource,
-            )?;
-        }
+        admit_csr_update(server, opts, obj.as_ref(), old.as_ref(), subresource)?;
     }
     let mut old_service = None;
     if let Some(svc) = obj.as_any_mut().downcast_mut::<Service>() {
@@ -324,17 +336,8 @@ pub async fn patch(
         if custom {
             admit_custom(scope, &mut obj, old.as_deref(), status_write)?;
         }
-        if let (Some(csr), Some(old)) = (
-            downcast::<Csr>(obj.as_ref()),
-            old.as_deref().and_then(downcast::<Csr>),
-        ) {
-            crate::certificates::admit(
-                &server.security,
-                opts.user.as_ref(),
-                csr,
-                Some(old),
-                subresource,
-            )?;
+        if let Some(old) = old.as_deref() {
+            admit_csr_update(server, opts, obj.as_ref(), old, subresource)?;
         }
         Ok(obj)
     };

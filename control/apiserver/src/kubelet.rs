@@ -28,7 +28,7 @@ use clipper_proto::api::core::v1::{Node, Pod};
 use http::{Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 
 use crate::admission::{FieldError, Path};
 use crate::api::Scope;
@@ -100,7 +100,11 @@ impl KubeletClient {
         let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
+            // kube-apiserver's default towards kubelets: their serving certificates are
+            // not verified (the handshake's signature still is).
+            .with_custom_certificate_verifier(Arc::new(clipper_client::AnyServerCertificate::new(
+                provider,
+            )))
             .with_client_auth_cert(vec![cert.cert_der()], cert.key_der())?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(KubeletClient {
@@ -169,56 +173,6 @@ impl KubeletClient {
             .await
             .map_err(|_| fail("timeout awaiting response headers".into()))?
             .map_err(|e| fail(e.to_string()))
-    }
-}
-
-/// Accepts any serving certificate (kube-apiserver's default towards kubelets), while still
-/// checking that the handshake is signed by the key the certificate names.
-#[derive(Debug)]
-struct AnyServerCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyServerCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

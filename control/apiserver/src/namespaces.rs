@@ -21,21 +21,10 @@ use crate::status::ApiError;
 const RESYNC: Duration = Duration::from_secs(2);
 
 pub async fn start(api: Arc<Api>) -> Result<(), ApiError> {
-    let set = api.served.load();
-    let served = set
-        .get("", "v1", "namespaces")
-        .cloned()
-        .ok_or_else(|| ApiError::internal("namespaces not served"))?;
-    let scope = Scope {
-        served,
-        namespace: None,
-    };
+    let scope = api.scope("", "v1", "namespaces", None)?;
     let cache = api.cache(&scope.served).await?;
     let mut watcher = cache.watch(Filter::default(), None, false)?;
-    let sa_served = set
-        .get("", "v1", "serviceaccounts")
-        .cloned()
-        .ok_or_else(|| ApiError::internal("serviceaccounts not served"))?;
+    let sa_served = api.scope("", "v1", "serviceaccounts", None)?.served;
     let sa_cache = api.cache(&sa_served).await?;
     let mut sa_watcher = sa_cache.watch(Filter::default(), None, false)?;
     tokio::spawn(async move {

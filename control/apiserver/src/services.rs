@@ -420,17 +420,8 @@ pub async fn ensure_kubernetes_service(
     let api = &server.api;
     let ip = crate::auth::pki::first_service_ip(service_cidr)
         .map_err(|e| ApiError::internal(format!("the kubernetes Service's address: {e}")))?;
-    let scope = |group: &str, version: &str, plural: &str| -> Result<Scope, ApiError> {
-        let served = api
-            .served
-            .load()
-            .get(group, version, plural)
-            .cloned()
-            .ok_or_else(|| ApiError::internal(format!("{plural} not served")))?;
-        Ok(Scope {
-            served,
-            namespace: Some("default".into()),
-        })
+    let scope = |group: &str, version: &str, plural: &str| {
+        api.scope(group, version, plural, Some("default"))
     };
     let opts = WriteOptions {
         field_manager: "kube-apiserver".into(),

@@ -26,7 +26,7 @@ pub mod informer;
 pub mod rest;
 pub mod spdy;
 pub use informer::{Cache, Change, Informer};
-pub use rest::RestClient;
+pub use rest::{AnyServerCertificate, RestClient};
 
 /// Consecutive failed reconnects before a watch gives up.
 pub const MAX_RECONNECTS: u32 = 8;

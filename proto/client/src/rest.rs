@@ -387,10 +387,18 @@ impl RestClient {
     }
 }
 
-/// Accepts whatever certificate the server presents (the handshake's signature is still
-/// checked against it): see [`RestClient::unverified_for_discovery`].
+/// Accepts whatever certificate the server presents, while still checking that the
+/// handshake is signed by the key that certificate names: for bootstrap discovery
+/// ([`RestClient::unverified_for_discovery`]) and for kube-apiserver's default towards
+/// kubelets, whose serving certificates it does not verify.
 #[derive(Debug)]
-struct AnyServerCertificate(Arc<rustls::crypto::CryptoProvider>);
+pub struct AnyServerCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl AnyServerCertificate {
+    pub fn new(provider: Arc<rustls::crypto::CryptoProvider>) -> AnyServerCertificate {
+        AnyServerCertificate(provider)
+    }
+}
 
 impl rustls::client::danger::ServerCertVerifier for AnyServerCertificate {
     fn verify_server_cert(

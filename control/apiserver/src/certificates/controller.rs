@@ -50,17 +50,9 @@ const NODES_GROUP: &str = "system:nodes";
 
 /// Starts the approver, signer and cleaner.
 pub async fn start(server: Arc<Server>) -> Result<(), ApiError> {
-    let served = server
+    let scope = server
         .api
-        .served
-        .load()
-        .get(super::GROUP, "v1", "certificatesigningrequests")
-        .cloned()
-        .ok_or_else(|| ApiError::internal("certificatesigningrequests not served"))?;
-    let scope = Scope {
-        served,
-        namespace: None,
-    };
+        .scope(super::GROUP, "v1", "certificatesigningrequests", None)?;
     let cache = server.api.cache(&scope.served).await?;
     let mut watcher = cache.watch(Filter::default(), None, false)?;
     tokio::spawn(async move {
@@ -139,11 +131,6 @@ async fn sync(server: &Server, scope: &Scope, csr: &Csr, now: i64) -> Result<(),
         last_update_time: None,
         last_transition_time: None,
     };
-    let with = |f: &dyn Fn(&mut Csr)| {
-        let mut c = csr.clone();
-        f(&mut c);
-        Box::new(c)
-    };
     match action {
         Action::Nothing => Ok(()),
         Action::Delete => server
@@ -153,54 +140,50 @@ async fn sync(server: &Server, scope: &Scope, csr: &Csr, now: i64) -> Result<(),
             .map(drop)
             .or_else(|e| if e.code == 404 { Ok(()) } else { Err(e) }),
         Action::Approve => {
-            let obj = with(&|c| {
-                let status = c.status.get_or_insert_with(Default::default);
-                status
-                    .conditions
-                    .get_or_insert_with(Vec::new)
-                    .push(condition(
-                        APPROVED,
-                        "AutoApproved",
-                        "Auto approving kubelet client certificate after SubjectAccessReview."
-                            .into(),
-                    ));
-            });
-            server
-                .api
-                .update(scope, &name, obj, Some("approval"), &opts)
-                .await
-                .map(drop)
+            let message = "Auto approving kubelet client certificate after SubjectAccessReview.";
+            let approved = condition(APPROVED, "AutoApproved", message.into());
+            add_condition(server, scope, csr, approved, "approval", &opts).await
         }
         Action::Issue(pem) => {
-            let obj = with(&|c| {
-                c.status.get_or_insert_with(Default::default).certificate =
-                    Some(ByteString(pem.clone().into_bytes()));
-            });
+            let mut issued = csr.clone();
+            issued
+                .status
+                .get_or_insert_with(Default::default)
+                .certificate = Some(ByteString(pem.into_bytes()));
             server
                 .api
-                .update(scope, &name, obj, Some("status"), &opts)
+                .update(scope, &name, Box::new(issued), Some("status"), &opts)
                 .await
                 .map(drop)
         }
         Action::Fail(message) => {
-            let obj = with(&|c| {
-                let status = c.status.get_or_insert_with(Default::default);
-                status
-                    .conditions
-                    .get_or_insert_with(Vec::new)
-                    .push(condition(
-                        FAILED,
-                        "SignerValidationFailure",
-                        message.clone(),
-                    ));
-            });
-            server
-                .api
-                .update(scope, &name, obj, Some("status"), &opts)
-                .await
-                .map(drop)
+            let failed = condition(FAILED, "SignerValidationFailure", message);
+            add_condition(server, scope, csr, failed, "status", &opts).await
         }
     }
+}
+
+/// Writes `csr` with `condition` added through `subresource`.
+async fn add_condition(
+    server: &Server,
+    scope: &Scope,
+    csr: &Csr,
+    condition: Condition,
+    subresource: &str,
+    opts: &WriteOptions,
+) -> Result<(), ApiError> {
+    let mut c = csr.clone();
+    let status = c.status.get_or_insert_with(Default::default);
+    status
+        .conditions
+        .get_or_insert_with(Vec::new)
+        .push(condition);
+    let name = csr.metadata.name.clone().unwrap_or_default();
+    server
+        .api
+        .update(scope, &name, Box::new(c), Some(subresource), opts)
+        .await
+        .map(drop)
 }
 
 /// The requester, as the request recorded it.
