@@ -72,6 +72,8 @@ pub struct ExecRequest {
     pub stdout: bool,
     pub stderr: bool,
     pub tty: bool,
+    /// An attach to the container's own process (`/attach/...`): no command.
+    pub attach: bool,
 }
 
 /// Applies a terminal's window size: columns, rows.
@@ -93,6 +95,15 @@ pub struct ExecProcess {
 #[async_trait::async_trait]
 pub trait InteractiveExec: Send + Sync {
     async fn exec_interactive(
+        &self,
+        container_id: &str,
+        request: &ExecRequest,
+    ) -> Result<ExecProcess, RuntimeError>;
+
+    /// Attaches to a running container's own streams (`kubectl attach`): its output from
+    /// now on, input when it has stdin, resizes when it has a tty; `request.command` is
+    /// empty. The process "exits" (0) when the container does.
+    async fn attach(
         &self,
         container_id: &str,
         request: &ExecRequest,
@@ -149,7 +160,19 @@ impl ExecRequest {
     /// kubelet's `NewOptions`: the streams, the command; stderr is dropped with a tty (the
     /// terminal carries both).
     pub fn from_query(query: &str) -> Result<ExecRequest, String> {
-        let mut r = ExecRequest::default();
+        Self::parse(query, false)
+    }
+
+    /// kubelet's attach options: the streams only.
+    pub fn attach_from_query(query: &str) -> Result<ExecRequest, String> {
+        Self::parse(query, true)
+    }
+
+    fn parse(query: &str, attach: bool) -> Result<ExecRequest, String> {
+        let mut r = ExecRequest {
+            attach,
+            ..ExecRequest::default()
+        };
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
                 "command" => {
@@ -173,7 +196,7 @@ impl ExecRequest {
         if !(r.stdin || r.stdout || r.stderr) {
             return Err("you must specify at least 1 of stdin, stdout, stderr".into());
         }
-        if r.command.is_empty() {
+        if r.command.is_empty() && !attach {
             return Err("you must specify at least one command for the container".into());
         }
         Ok(r)
@@ -271,9 +294,28 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response<crate::serve
 /// `/exec/{namespace}/{pod}/{container}`, once the caller is authorized: validates, answers
 /// 101 and runs the session on the upgraded connection.
 pub fn handle<B: Send + 'static>(
+    req: Request<B>,
+    rest: &str,
+    service: Option<&ExecService>,
+) -> Response<crate::server::Body> {
+    handle_stream(req, rest, service, false)
+}
+
+/// `/attach/{namespace}/{pod}/{container}`: the same sessions as exec, joined to the
+/// container's own process through its shim.
+pub fn handle_attach<B: Send + 'static>(
+    req: Request<B>,
+    rest: &str,
+    service: Option<&ExecService>,
+) -> Response<crate::server::Body> {
+    handle_stream(req, rest, service, true)
+}
+
+fn handle_stream<B: Send + 'static>(
     mut req: Request<B>,
     rest: &str,
     service: Option<&ExecService>,
+    attach: bool,
 ) -> Response<crate::server::Body> {
     let Some(service) = service else {
         return text(StatusCode::NOT_FOUND, "404 page not found");
@@ -294,7 +336,13 @@ pub fn handle<B: Send + 'static>(
     if !matches!(*req.method(), http::Method::GET | http::Method::POST) {
         return text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed");
     }
-    let request = match ExecRequest::from_query(req.uri().query().unwrap_or("")) {
+    let query = req.uri().query().unwrap_or("");
+    let parsed = if attach {
+        ExecRequest::attach_from_query(query)
+    } else {
+        ExecRequest::from_query(query)
+    };
+    let request = match parsed {
         Ok(r) => r,
         Err(m) => return text(StatusCode::BAD_REQUEST, m),
     };
@@ -389,6 +437,11 @@ async fn start_process(
     request: &ExecRequest,
 ) -> Result<ExecProcess, String> {
     match service.target.locate_container(namespace, pod, container) {
+        Ok(id) if request.attach => service
+            .runtime
+            .attach(&id, request)
+            .await
+            .map_err(|e| format!("error attaching to container: {e}")),
         Ok(id) => service
             .runtime
             .exec_interactive(&id, request)

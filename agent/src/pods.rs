@@ -712,6 +712,9 @@ impl PodWorker {
             ),
             memory_limit_bytes,
             cpu_limit_millis,
+            stdin: c.stdin.unwrap_or(false),
+            stdin_once: c.stdin_once.unwrap_or(false),
+            tty: c.tty.unwrap_or(false),
         })
     }
 

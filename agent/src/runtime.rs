@@ -61,6 +61,12 @@ pub struct ContainerSpec {
     pub memory_limit_bytes: Option<u64>,
     /// CPU quota in millicores (`resources.limits.cpu`), if any.
     pub cpu_limit_millis: Option<u64>,
+    /// `stdin`: the container reads input from attached clients.
+    pub stdin: bool,
+    /// `stdinOnce`: its input ends when the first attached writer leaves.
+    pub stdin_once: bool,
+    /// `tty`: it runs on a terminal.
+    pub tty: bool,
 }
 
 /// A container as the runtime last saw it.

@@ -1,7 +1,8 @@
 //! The agent's HTTPS API on kubelet's port (10250): `GET /containerLogs/{namespace}/{pod}/{container}`
 //! with kubelet's query (follow, previous, tailLines, sinceSeconds, sinceTime, timestamps,
 //! limitBytes), streamed chunked as `text/plain`, `GET /healthz`, and
-//! `GET /exec/{namespace}/{pod}/{container}` upgraded to a WebSocket (`exec.rs`) or to SPDY
+//! `GET /exec/{namespace}/{pod}/{container}` (and `/attach/...`, the same sessions joined
+//! to the container's own process) upgraded to a WebSocket (`exec.rs`) or to SPDY
 //! (`streaming.rs`), and `/portForward/{namespace}/{pod}` upgraded to SPDY, tunnelled in a
 //! WebSocket or not (`portforward.rs`).
 //!
@@ -383,6 +384,13 @@ async fn handle(
         }
         let rest = rest.to_string();
         return crate::exec::handle(req, &rest, exec);
+    }
+    if let Some(rest) = path.strip_prefix("/attach/") {
+        if let Err(resp) = authorize(identity) {
+            return resp;
+        }
+        let rest = rest.to_string();
+        return crate::exec::handle_attach(req, &rest, exec);
     }
     if let Some(rest) = path.strip_prefix("/portForward/") {
         if let Err(resp) = authorize(identity) {

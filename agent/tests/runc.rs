@@ -201,6 +201,9 @@ impl Fixture {
             log_path: self.dir.path().join("logs").join(format!("{id}.log")),
             memory_limit_bytes: Some(64 << 20),
             cpu_limit_millis: Some(500),
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         }
     }
 

@@ -278,7 +278,7 @@ pub fn runtime_config(
     Ok(json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": false,
+            "terminal": spec.tty,
             "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
             "args": args,
             "env": env,
@@ -330,6 +330,9 @@ mod tests {
             log_path: "/dev/null".into(),
             memory_limit_bytes: None,
             cpu_limit_millis: None,
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         }
     }
 

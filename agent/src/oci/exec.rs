@@ -228,6 +228,16 @@ impl InteractiveExec for OciRuntime {
             spawn_piped(command, request, Some(pid_file))
         }
     }
+
+    async fn attach(&self, id: &str, request: &ExecRequest) -> Result<ExecProcess, RuntimeError> {
+        let status = self.status(id).await?;
+        if !matches!(status.state, ContainerState::Running { .. }) {
+            return Err(RuntimeError::Failed(format!(
+                "container {id} is not running"
+            )));
+        }
+        super::attach::attach(&self.container_dir(id), request).await
+    }
 }
 
 #[cfg(test)]
@@ -282,6 +292,7 @@ mod tests {
             stdout: true,
             stderr: true,
             tty: false,
+            attach: false,
         };
         let mut command = tokio::process::Command::new("sh");
         command.args(["-c", "cat; echo err >&2; exit 7"]);
@@ -312,6 +323,7 @@ mod tests {
             stdout: true,
             stderr: false,
             tty: true,
+            attach: false,
         };
         let mut command = tokio::process::Command::new("sh");
         // `stty size` reads the terminal's size; `read` waits for the resize to be done.

@@ -9,11 +9,13 @@
 //! - `containers/<id>/` — one per container: `meta.json` (who it belongs to),
 //!   `config.json` (the OCI bundle's), `rootfs/` (the overlay mount), `upper/` and
 //!   `work/` (the overlay's writable part), `start.json` and `exit.json` (written by the
-//!   shim), `shim.log` (the shim's own diagnostics).
+//!   shim), `shim.log` (the shim's own diagnostics), `attach.sock` (the shim's attach
+//!   socket, [`attach`]).
 //! - `runc/` — runc's state directory (`runc --root`).
 //!
 //! The container's output goes to the log path its spec names, in the CRI log format.
 
+pub mod attach;
 pub mod bundle;
 pub mod exec;
 pub mod image;

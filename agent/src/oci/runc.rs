@@ -340,6 +340,9 @@ impl OciRuntime {
             bundle: dir.to_path_buf(),
             id: spec.id.clone(),
             log: spec.log_path.clone(),
+            stdin: spec.stdin,
+            stdin_once: spec.stdin_once,
+            tty: spec.tty,
         };
         let mut command = tokio::process::Command::new(&self.config.shim_program);
         command

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{rfc3339, write_atomic};
+use super::{attach, rfc3339, write_atomic};
 
 /// The longest log line written whole; longer output lines are split into `P` pieces
 /// (containerd's and the kubelet's 16 KiB).
@@ -75,6 +75,12 @@ pub(crate) struct ShimArgs {
     pub bundle: PathBuf,
     pub id: String,
     pub log: PathBuf,
+    /// The container reads a pipe the shim keeps open for attached clients.
+    pub stdin: bool,
+    /// The pipe closes when the first client that wrote to it leaves.
+    pub stdin_once: bool,
+    /// The container runs on a pty whose master the shim holds.
+    pub tty: bool,
 }
 
 impl ShimArgs {
@@ -90,13 +96,33 @@ impl ShimArgs {
             out.push(flag.into());
             out.push(value.to_os_string());
         }
+        for (flag, on) in [
+            ("--stdin", self.stdin),
+            ("--stdin-once", self.stdin_once),
+            ("--tty", self.tty),
+        ] {
+            if on {
+                out.push(flag.into());
+            }
+        }
         out
     }
 
     fn parse(args: &[String]) -> Result<ShimArgs, String> {
         let (mut runc, mut runc_root, mut bundle, mut id, mut log) = (None, None, None, None, None);
+        let (mut stdin, mut stdin_once, mut tty) = (false, false, false);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
+            let switch = match flag.as_str() {
+                "--stdin" => Some(&mut stdin),
+                "--stdin-once" => Some(&mut stdin_once),
+                "--tty" => Some(&mut tty),
+                _ => None,
+            };
+            if let Some(on) = switch {
+                *on = true;
+                continue;
+            }
             let value = it
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value"))?
@@ -116,6 +142,9 @@ impl ShimArgs {
             bundle: bundle.ok_or("--bundle is required")?,
             id: id.ok_or("--id is required")?,
             log: log.ok_or("--log is required")?,
+            stdin,
+            stdin_once,
+            tty,
         })
     }
 
@@ -284,9 +313,30 @@ fn runc_logged_error(log: &Path) -> Option<String> {
     })
 }
 
+/// Binds a unix socket at `path`, replacing a stale one.
+fn listen(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
+    let _ = fs::remove_file(path);
+    std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| format!("listening on {}: {e}", path.display()))
+}
+
 fn run(args: &ShimArgs) -> Result<(), String> {
     let (out_r, out_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
+    let attach_listener = listen(&args.bundle.join(attach::SOCKET))?;
+    let console = if args.tty {
+        let path = args.bundle.join("console.sock");
+        Some((listen(&path)?, path))
+    } else {
+        None
+    };
+    // Without a tty, a container with stdin reads a pipe whose other end the shim keeps.
+    let (stdin_r, mut stdin_w) = if args.stdin && !args.tty {
+        let (r, w) = pipe().map_err(|e| format!("pipe: {e}"))?;
+        (Some(r), Some(File::from(w)))
+    } else {
+        (None, None)
+    };
     let pid_file = args.bundle.join("init.pid");
     let runc_log = args.bundle.join("runc.log");
     let mut create = Command::new(&args.runc);
@@ -301,9 +351,16 @@ fn run(args: &ShimArgs) -> Result<(), String> {
         .arg("--bundle")
         .arg(&args.bundle)
         .arg("--pid-file")
-        .arg(&pid_file)
+        .arg(&pid_file);
+    if let Some((_, path)) = &console {
+        create.arg("--console-socket").arg(path);
+    }
+    create
         .arg(&args.id)
-        .stdin(Stdio::null())
+        .stdin(match stdin_r {
+            Some(r) => Stdio::from(r),
+            None => Stdio::null(),
+        })
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
     let (status, _) = run_bounded(create, "runc create")?;
@@ -345,13 +402,36 @@ fn run(args: &ShimArgs) -> Result<(), String> {
             return Err(e);
         }
     };
+    // With a tty, runc hands over the pty's master: the container's output and input.
+    let mut outputs = vec![
+        (out_r, "stdout", attach::STDOUT),
+        (err_r, "stderr", attach::STDERR),
+    ];
+    let mut pty = None;
+    if let Some((listener, _)) = &console {
+        let master = match attach::receive_pty(listener, RUNC_TIMEOUT) {
+            Ok(master) => master,
+            Err(e) => {
+                kill(init_pid, libc::SIGKILL);
+                return Err(format!("the container's console: {e}"));
+            }
+        };
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("the console: {e}"));
+        outputs.push((dup(&master)?, "stdout", attach::STDOUT));
+        stdin_w = Some(File::from(dup(&master)?));
+        pty = Some(master);
+    }
+    let hub = attach::Hub::new(stdin_w, args.stdin_once, pty);
+    hub.serve(attach_listener);
     let log = Arc::new(Mutex::new(log_file));
     let (done_tx, done_rx) = mpsc::channel();
-    for (fd, stream) in [(out_r, "stdout"), (err_r, "stderr")] {
+    let streams = outputs.len();
+    for (fd, stream, kind) in outputs {
         let log = Arc::clone(&log);
+        let hub = Arc::clone(&hub);
         let done = done_tx.clone();
         std::thread::spawn(move || {
-            copy_stream(File::from(fd), stream, &log);
+            copy_stream(File::from(fd), stream, &log, &hub, kind);
             let _ = done.send(());
         });
     }
@@ -396,13 +476,15 @@ fn run(args: &ShimArgs) -> Result<(), String> {
     // Output written just before the exit is still in the pipes: copy it before the exit
     // is reported, so a reader of exit.json finds the complete log.
     let deadline = Instant::now() + OUTPUT_DRAIN_TIMEOUT;
-    for _ in 0..2 {
+    for _ in 0..streams {
         let left = deadline.saturating_duration_since(Instant::now());
         if done_rx.recv_timeout(left).is_err() {
             eprintln!("output still open {OUTPUT_DRAIN_TIMEOUT:?} after the container exited");
             break;
         }
     }
+    // Attached clients have had the last output: their sessions end with the container.
+    hub.close_all();
     let record = ExitRecord {
         exit_code,
         signal,
@@ -479,7 +561,7 @@ fn oom_killed(bundle: &Path) -> bool {
 }
 
 /// Copies one output stream into the log, a CRI line per output line.
-fn copy_stream(mut input: File, stream: &str, log: &Mutex<File>) {
+fn copy_stream(mut input: File, stream: &str, log: &Mutex<File>, hub: &attach::Hub, kind: u8) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -489,6 +571,7 @@ fn copy_stream(mut input: File, stream: &str, log: &Mutex<File>) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        hub.broadcast(kind, &buf[..n]);
         pending.extend_from_slice(&buf[..n]);
         let lines = split_lines(&mut pending, false);
         write_lines(log, stream, &lines);
@@ -589,6 +672,9 @@ mod tests {
             bundle: "/b".into(),
             id: "c1".into(),
             log: "/l".into(),
+            stdin: true,
+            stdin_once: false,
+            tty: true,
         };
         let strings: Vec<String> = args
             .to_args()

@@ -724,19 +724,8 @@ pub async fn subresource(
         ("portforward", "get" | "create") => {
             crate::kubelet::pod_portforward(server, req, user, scope, name).await
         }
-        ("attach", _) => {
-            let pod = api.get(scope, name).await?;
-            let node = downcast::<Pod>(pod.as_ref())
-                .and_then(|p| p.spec.as_ref())
-                .and_then(|s| s.node_name.clone());
-            match node {
-                None => Err(ApiError::bad_request(format!(
-                    "pod {name} does not have a host assigned"
-                ))),
-                Some(node) => Err(ApiError::service_unavailable(format!(
-                    "{sub} is not served for node {node:?}: Clipper's node agent does not serve it yet"
-                ))),
-            }
+        ("attach", "get" | "create") => {
+            crate::kubelet::pod_attach(server, req, user, scope, name).await
         }
         _ => {
             let _ = user;

@@ -642,6 +642,40 @@ pub async fn pod_exec(
     scope: &Scope,
     name: &str,
 ) -> Result<Response<Body>, ApiError> {
+    pod_stream(server, req, user, scope, name, Stream::Exec).await
+}
+
+/// `pods/{name}/attach`: as exec (kube's `AttachLocation`), without a command; the agent
+/// joins the session to the container's own process.
+pub async fn pod_attach(
+    server: &Server,
+    req: http::Request<crate::http::ReqBody>,
+    user: &crate::auth::UserInfo,
+    scope: &Scope,
+    name: &str,
+) -> Result<Response<Body>, ApiError> {
+    pod_stream(server, req, user, scope, name, Stream::Attach).await
+}
+
+/// The streaming subresources that run a session in a container.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Exec,
+    Attach,
+}
+
+async fn pod_stream(
+    server: &Server,
+    req: http::Request<crate::http::ReqBody>,
+    user: &crate::auth::UserInfo,
+    scope: &Scope,
+    name: &str,
+    stream: Stream,
+) -> Result<Response<Body>, ApiError> {
+    let (sub, agent_path) = match stream {
+        Stream::Exec => ("exec", "exec"),
+        Stream::Attach => ("attach", "attach"),
+    };
     // A WebSocket handshake is a GET, authorized as `get pods/exec`; creating a process
     // needs `create` too (Kubernetes 1.35's AuthorizePodWebsocketUpgradeCreatePermission).
     let namespace = scope.namespace.as_deref().unwrap_or_default();
@@ -650,17 +684,21 @@ pub async fn pod_exec(
         verb: "create",
         api_group: "",
         resource: "pods",
-        subresource: "exec",
+        subresource: sub,
         namespace,
         name,
         path: "",
         resource_request: true,
         field_selector: &[],
     })?;
-    let opts = PodExecOptions::from_raw_query(req.uri().query().unwrap_or(""))?;
+    let mut opts = PodExecOptions::from_raw_query(req.uri().query().unwrap_or(""))?;
+    if stream == Stream::Attach {
+        // PodAttachOptions has no command.
+        opts.command.clear();
+    }
     let obj = server.api.get(scope, name).await?;
     let pod = downcast::<Pod>(obj.as_ref())
-        .ok_or_else(|| ApiError::internal("pods/exec on an object that is not a pod"))?;
+        .ok_or_else(|| ApiError::internal(format!("pods/{sub} on an object that is not a pod")))?;
     let container = choose_container(pod, name, opts.container.as_deref())?;
     let Some(node_name) = pod
         .spec
@@ -677,10 +715,11 @@ pub async fn pod_exec(
     };
     let endpoint = agent_of(server, &node_name).await?;
     let path = format!(
-        "/exec/{namespace}/{name}/{container}?{}",
+        "/{agent_path}/{namespace}/{name}/{container}?{}",
         opts.agent_query()
     );
-    tunnel(server, req, upgrade, &endpoint, &path, name, "pods/exec").await
+    let what = format!("pods/{sub}");
+    tunnel(server, req, upgrade, &endpoint, &path, name, &what).await
 }
 
 /// What a streaming request upgrades to.
