@@ -1324,7 +1324,7 @@ fn render(
          Machine: {machine}. The API server runs as a child process (this binary re-executed \
          with `--serve`, 2 HTTP workers unless stated); the clients run in the parent; both \
          share the same cores, so every figure is client + server on {cores} cores.\n\n\
-         Command: `cargo run --release -p clipper-perf --bin apiserver-bench`{quick} (took \
+         Command: `cargo run --release -p clipper-perf --bin apiserver-bench{quick}` (took \
          {took:.0} s; {when}).\n\n\
          {table}\n\
          {targets}\n\
