@@ -40,8 +40,8 @@ pub struct PortForwardArgs {
     /// Addresses to listen on (comma separated): IP addresses or `localhost`.
     #[arg(long, value_delimiter = ',', default_value = "localhost")]
     pub address: Vec<String>,
-    /// How long to wait for a pod to be running (accepted for kubectl's sake; the pod is
-    /// looked at once).
+    /// How long to wait for a running pod behind a service or workload (a pod named
+    /// directly is looked at once, as kubectl does).
     #[arg(long, default_value = "1m")]
     pub pod_running_timeout: String,
     #[command(flatten)]
@@ -95,6 +95,9 @@ pub enum Target {
         name: String,
     },
 }
+
+/// Between looks for a running pod behind a service or workload.
+const POD_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub fn parse_target(arg: &str) -> Result<Target> {
     let Some((kind, name)) = arg.split_once('/') else {
@@ -318,7 +321,17 @@ pub async fn run(args: PortForwardArgs) -> Result<Outcome> {
     let target = parse_target(&args.target)?;
     let addresses = listen_addresses(&args.address)?;
     let session = Session::new(&args.global)?;
-    let (pod, service) = find_pod(&session, &target).await?;
+    let wait = super::delete::parse_duration(&args.pod_running_timeout)?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let (pod, service) = loop {
+        let found = find_pod(&session, &target).await;
+        let running = matches!(&found, Ok((p, _)) if p["status"]["phase"] == "Running");
+        let direct = matches!(target, Target::Pod(_));
+        if running || direct || tokio::time::Instant::now() >= deadline {
+            break found?;
+        }
+        tokio::time::sleep(POD_POLL).await;
+    };
     let name = pod["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
