@@ -657,11 +657,12 @@ pub async fn pod_attach(
     pod_stream(server, req, user, scope, name, Stream::Attach).await
 }
 
-/// The streaming subresources that run a session in a container.
+/// The streaming subresources, tunnelled to the agent of the pod's node.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stream {
     Exec,
     Attach,
+    PortForward,
 }
 
 async fn pod_stream(
@@ -672,12 +673,14 @@ async fn pod_stream(
     name: &str,
     stream: Stream,
 ) -> Result<Response<Body>, ApiError> {
-    let (sub, agent_path) = match stream {
-        Stream::Exec => ("exec", "exec"),
-        Stream::Attach => ("attach", "attach"),
+    let sub = match stream {
+        Stream::Exec => "exec",
+        Stream::Attach => "attach",
+        Stream::PortForward => "portforward",
     };
     // A WebSocket handshake is a GET, authorized as `get pods/exec`; creating a process
-    // needs `create` too (Kubernetes 1.35's AuthorizePodWebsocketUpgradeCreatePermission).
+    // (or a forward) needs `create` too (Kubernetes 1.35's
+    // AuthorizePodWebsocketUpgradeCreatePermission).
     let namespace = scope.namespace.as_deref().unwrap_or_default();
     server.security.authorize(&crate::auth::Attributes {
         user,
@@ -691,15 +694,41 @@ async fn pod_stream(
         resource_request: true,
         field_selector: &[],
     })?;
-    let mut opts = PodExecOptions::from_raw_query(req.uri().query().unwrap_or(""))?;
-    if stream == Stream::Attach {
-        // PodAttachOptions has no command.
-        opts.command.clear();
-    }
+    let query = req.uri().query().unwrap_or("");
+    // The options are checked before the pod is looked up, as kube decodes them first.
+    let (opts, ports) = match stream {
+        Stream::PortForward => (PodExecOptions::default(), forwarded_ports(query)?),
+        Stream::Exec | Stream::Attach => (PodExecOptions::from_raw_query(query)?, Vec::new()),
+    };
     let obj = server.api.get(scope, name).await?;
     let pod = downcast::<Pod>(obj.as_ref())
         .ok_or_else(|| ApiError::internal(format!("pods/{sub} on an object that is not a pod")))?;
-    let container = choose_container(pod, name, opts.container.as_deref())?;
+    let path = match stream {
+        Stream::PortForward => {
+            let mut path = format!("/portForward/{namespace}/{name}");
+            if !ports.is_empty() {
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                for p in &ports {
+                    q.append_pair("port", &p.to_string());
+                }
+                path.push('?');
+                path.push_str(&q.finish());
+            }
+            path
+        }
+        Stream::Exec | Stream::Attach => {
+            let container = choose_container(pod, name, opts.container.as_deref())?;
+            let mut opts = opts;
+            if stream == Stream::Attach {
+                // PodAttachOptions has no command.
+                opts.command.clear();
+            }
+            format!(
+                "/{sub}/{namespace}/{name}/{container}?{}",
+                opts.agent_query()
+            )
+        }
+    };
     let Some(node_name) = pod
         .spec
         .as_ref()
@@ -714,10 +743,6 @@ async fn pod_stream(
         return Err(ApiError::bad_request("Upgrade request required"));
     };
     let endpoint = agent_of(server, &node_name).await?;
-    let path = format!(
-        "/{agent_path}/{namespace}/{name}/{container}?{}",
-        opts.agent_query()
-    );
     let what = format!("pods/{sub}");
     tunnel(server, req, upgrade, &endpoint, &path, name, &what).await
 }
@@ -873,57 +898,7 @@ pub async fn pod_portforward(
     scope: &Scope,
     name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let namespace = scope.namespace.as_deref().unwrap_or_default();
-    // As exec: a WebSocket handshake is authorized as `get`; forwarding needs `create`.
-    server.security.authorize(&crate::auth::Attributes {
-        user,
-        verb: "create",
-        api_group: "",
-        resource: "pods",
-        subresource: "portforward",
-        namespace,
-        name,
-        path: "",
-        resource_request: true,
-        field_selector: &[],
-    })?;
-    let ports = forwarded_ports(req.uri().query().unwrap_or(""))?;
-    let obj = server.api.get(scope, name).await?;
-    let pod = downcast::<Pod>(obj.as_ref())
-        .ok_or_else(|| ApiError::internal("pods/portforward on an object that is not a pod"))?;
-    let Some(node_name) = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_name.clone())
-        .filter(|n| !n.is_empty())
-    else {
-        return Err(ApiError::bad_request(format!(
-            "pod {name} does not have a host assigned"
-        )));
-    };
-    let Some(upgrade) = Upgrade::of(req.headers()) else {
-        return Err(ApiError::bad_request("Upgrade request required"));
-    };
-    let endpoint = agent_of(server, &node_name).await?;
-    let mut path = format!("/portForward/{namespace}/{name}");
-    if !ports.is_empty() {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for p in &ports {
-            q.append_pair("port", &p.to_string());
-        }
-        path.push('?');
-        path.push_str(&q.finish());
-    }
-    tunnel(
-        server,
-        req,
-        upgrade,
-        &endpoint,
-        &path,
-        name,
-        "pods/portforward",
-    )
-    .await
+    pod_stream(server, req, user, scope, name, Stream::PortForward).await
 }
 
 #[cfg(test)]
