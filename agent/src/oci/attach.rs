@@ -201,24 +201,23 @@ impl Hub {
 /// Receives the pty master runc sends over the console socket (SCM_RIGHTS).
 pub(crate) fn receive_pty(listener: &UnixListener, timeout: Duration) -> io::Result<OwnedFd> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    listener.set_nonblocking(true)?;
-    let deadline = std::time::Instant::now() + timeout;
-    let conn = loop {
-        match listener.accept() {
-            Ok((conn, _)) => break conn,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if std::time::Instant::now() >= deadline {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "runc did not send the console",
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return Err(e),
-        }
+    // Wait for runc's connection without spinning: poll(2) on the listener, bounded.
+    let limit = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
     };
-    conn.set_nonblocking(false)?;
+    let mut fds = [rustix::event::PollFd::new(
+        listener,
+        rustix::event::PollFlags::IN,
+    )];
+    let ready = rustix::event::poll(&mut fds, Some(&limit))?;
+    if ready == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "runc did not send the console",
+        ));
+    }
+    let (conn, _) = listener.accept()?;
     conn.set_read_timeout(Some(timeout))?;
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
