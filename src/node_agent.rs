@@ -94,7 +94,7 @@ pub async fn start(
     let runtime = Arc::new(runtime);
     let agent = clipper_agent::Agent::new(api, runtime.clone(), Arc::new(network), config);
     let exec = clipper_agent::exec::ExecService::new(agent.exec_target(), runtime);
-    let server = clipper_agent::server::AgentServer::start_with_exec(
+    let server = clipper_agent::server::AgentServer::start_full(
         clipper_agent::server::ServerConfig {
             listen: std::net::SocketAddr::new(IpAddr::from([0, 0, 0, 0]), opts.port),
             client_ca_pem: opts.ca_pem.clone(),
@@ -102,6 +102,7 @@ pub async fn start(
         },
         agent.log_source(),
         Some(exec),
+        Some(agent.resource_metrics()),
     )
     .await
     .map_err(|e| anyhow::anyhow!("the agent's API (agent-port {}): {e}", opts.port))?;

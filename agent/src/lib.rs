@@ -7,6 +7,7 @@ pub mod env;
 pub mod events;
 pub mod exec;
 pub mod logs;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod oci;
@@ -199,6 +200,34 @@ impl exec::ExecTarget for LogIndex {
     }
 }
 
+impl metrics::ContainerSource for LogIndex {
+    /// Every container whose current attempt runs (the pod workers name containers
+    /// `{pod uid}-{container}-{attempt}`).
+    fn running_containers(&self) -> Vec<metrics::ContainerRef> {
+        let pods: Vec<(PodKey, PodLogs)> = self
+            .pods
+            .lock()
+            .iter()
+            .map(|(k, tx)| (k.clone(), tx.borrow().clone()))
+            .collect();
+        let mut out = Vec::new();
+        for ((namespace, pod), logs) in pods {
+            for (name, c) in &logs.containers {
+                if let (true, Some(attempt)) = (c.running, c.current) {
+                    out.push(metrics::ContainerRef {
+                        namespace: namespace.clone(),
+                        pod: pod.clone(),
+                        pod_uid: logs.uid.clone(),
+                        container: name.clone(),
+                        id: format!("{}-{name}-{attempt}", logs.uid),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The agent's settings.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -259,6 +288,15 @@ impl Agent {
     /// Where the exec server looks up running containers.
     pub fn exec_target(&self) -> Arc<dyn exec::ExecTarget> {
         Arc::new(self.log_index.clone())
+    }
+
+    /// What `GET /metrics/resource` serves: this node's running containers, read from
+    /// their cgroups, and the node's totals.
+    pub fn resource_metrics(&self) -> Arc<metrics::ResourceMetrics> {
+        Arc::new(metrics::ResourceMetrics {
+            source: Arc::new(self.log_index.clone()),
+            collector: metrics::Collector::host(Some(self.config.root.join("containers"))),
+        })
     }
 
     pub fn logs_root(&self) -> PathBuf {

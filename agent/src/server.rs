@@ -4,7 +4,8 @@
 //! `GET /exec/{namespace}/{pod}/{container}` (and `/attach/...`, the same sessions joined
 //! to the container's own process) upgraded to a WebSocket (`exec.rs`) or to SPDY
 //! (`streaming.rs`), and `/portForward/{namespace}/{pod}` upgraded to SPDY, tunnelled in a
-//! WebSocket or not (`portforward.rs`).
+//! WebSocket or not (`portforward.rs`); `GET /metrics/resource`, kubelet's resource
+//! metrics in the Prometheus text format (`metrics.rs`), for the metrics pipeline.
 //!
 //! TLS: the serving certificate is self-signed, generated at start (kube-apiserver does not
 //! verify kubelet serving certificates unless told to). Clients present a certificate
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::exec::ExecService;
 use crate::logs::{self, LogOptions};
+use crate::metrics::ResourceMetrics;
 
 /// kubelet's port.
 pub const DEFAULT_PORT: u16 = 10250;
@@ -142,6 +144,17 @@ impl AgentServer {
         logs: Arc<dyn LogSource>,
         exec: Option<ExecService>,
     ) -> Result<AgentServer, ServerError> {
+        AgentServer::start_full(config, logs, exec, None).await
+    }
+
+    /// [`AgentServer::start_with_exec`], serving `/metrics/resource` too when `metrics`
+    /// is given.
+    pub async fn start_full(
+        config: ServerConfig,
+        logs: Arc<dyn LogSource>,
+        exec: Option<ExecService>,
+        metrics: Option<Arc<ResourceMetrics>>,
+    ) -> Result<AgentServer, ServerError> {
         let tls = tls_config(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -161,6 +174,7 @@ impl AgentServer {
             tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
             logs,
             exec,
+            metrics,
             stop,
         ));
         Ok(AgentServer {
@@ -237,6 +251,7 @@ async fn accept_loop(
     acceptor: tokio_rustls::TlsAcceptor,
     logs: Arc<dyn LogSource>,
     exec: Option<ExecService>,
+    metrics: Option<Arc<ResourceMetrics>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -259,6 +274,7 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let logs = logs.clone();
         let exec = exec.clone();
+        let metrics = metrics.clone();
         let mut conn_stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -281,6 +297,7 @@ async fn accept_loop(
                 let logs = logs.clone();
                 let identity = identity.clone();
                 let exec = exec.clone();
+                let metrics = metrics.clone();
                 async move {
                     Ok::<_, Infallible>(
                         handle(
@@ -288,6 +305,7 @@ async fn accept_loop(
                             identity.as_ref().as_ref(),
                             logs.as_ref(),
                             exec.as_ref(),
+                            metrics.as_deref(),
                         )
                         .await,
                     )
@@ -367,6 +385,7 @@ async fn handle(
     identity: Option<&Option<Identity>>,
     source: &dyn LogSource,
     exec: Option<&ExecService>,
+    metrics: Option<&ResourceMetrics>,
 ) -> Response<Body> {
     let path = req.uri().path();
     if req.uri().to_string().len() > MAX_URI_BYTES {
@@ -377,6 +396,23 @@ async fn handle(
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok"),
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed"),
         };
+    }
+    if path == "/metrics/resource" {
+        if let Err(resp) = authorize(identity) {
+            return resp;
+        }
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed");
+        }
+        let Some(metrics) = metrics else {
+            return text(StatusCode::NOT_FOUND, "404 page not found");
+        };
+        let mut resp = text(StatusCode::OK, metrics.render().await);
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return resp;
     }
     if let Some(rest) = path.strip_prefix("/exec/") {
         if let Err(resp) = authorize(identity) {
@@ -840,6 +876,85 @@ mod tests {
         let resp = get(f.server.addr(), None, "/healthz").await;
         assert_eq!(resp.status(), 200);
         assert_eq!(body(resp).await, "ok\n");
+    }
+
+    /// One running container in a fake cgroup tree.
+    struct OneContainer;
+
+    impl crate::metrics::ContainerSource for OneContainer {
+        fn running_containers(&self) -> Vec<crate::metrics::ContainerRef> {
+            vec![crate::metrics::ContainerRef {
+                namespace: "ns".into(),
+                pod: "p".into(),
+                pod_uid: "u".into(),
+                container: "c".into(),
+                id: "u-c-0".into(),
+            }]
+        }
+    }
+
+    #[tokio::test]
+    async fn resource_metrics_are_served_to_the_api_server() {
+        let pki = Pki::new();
+        let tree = tempfile::tempdir().expect("tempdir");
+        let put = |rel: &str, text: &str| {
+            let p = tree.path().join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("dirs");
+            std::fs::write(p, text).expect("write");
+        };
+        put("proc/stat", "cpu  100 0 100 100 0 0 0 0 0 0\n");
+        put("proc/meminfo", "MemTotal: 4 kB\nMemFree: 1 kB\n");
+        put("cg/cpuacct/clipper/u/u-c-0/cpuacct.usage", "2500000000\n");
+        put("cg/memory/clipper/u/u-c-0/memory.usage_in_bytes", "8192\n");
+        put(
+            "cg/memory/clipper/u/u-c-0/memory.stat",
+            "total_inactive_file 0\n",
+        );
+        let metrics = Arc::new(crate::metrics::ResourceMetrics {
+            source: Arc::new(OneContainer),
+            collector: crate::metrics::Collector {
+                cgroup_root: tree.path().join("cg"),
+                proc_root: tree.path().join("proc"),
+                containers_dir: None,
+                clock_ticks: 100,
+            },
+        });
+        let server = AgentServer::start_full(
+            ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                client_ca_pem: pki.ca_pem.clone(),
+                serving_names: vec!["127.0.0.1".into()],
+            },
+            Arc::new(Files::default()),
+            None,
+            Some(metrics),
+        )
+        .await
+        .expect("server starts");
+        let me = Some(pki.client(APISERVER_CLIENT_USER, &[]));
+        let resp = get(server.addr(), me, "/metrics/resource").await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = body(resp).await;
+        assert!(
+            text.contains(
+                "container_cpu_usage_seconds_total{container=\"c\",namespace=\"ns\",pod=\"p\"} 2.5 "
+            ),
+            "{text}"
+        );
+        assert!(text.contains("node_cpu_usage_seconds_total 2 "), "{text}");
+        assert!(
+            text.contains("node_memory_working_set_bytes 3072 "),
+            "{text}"
+        );
+        let resp = get(server.addr(), None, "/metrics/resource").await;
+        assert_eq!(resp.status(), 401);
+        let someone = Some(pki.client("system:node:n1", &["system:nodes"]));
+        let resp = get(server.addr(), someone, "/metrics/resource").await;
+        assert_eq!(resp.status(), 403);
     }
 
     #[tokio::test]
