@@ -156,7 +156,7 @@ impl KubeletClient {
 
     /// `GET https://host:port{path}`; the response with its body unread. Errors are
     /// kube's for an unreachable kubelet: code 500 and the transport's words.
-    async fn get(
+    pub(crate) async fn get(
         &self,
         endpoint: &NodeEndpoint,
         path: &str,

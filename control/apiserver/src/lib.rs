@@ -36,6 +36,7 @@ pub mod fields;
 pub mod hooks;
 pub mod http;
 pub mod kubelet;
+pub mod metrics;
 pub mod namespaces;
 pub mod object;
 pub mod openapi;

@@ -47,6 +47,8 @@ pub struct Server {
     openapi: ArcSwap<OpenApi>,
     /// Connections to node agents (`pods/log`), with the API server's client certificate.
     pub kubelet: crate::kubelet::KubeletClient,
+    /// The latest resource metrics scraped from the node agents (`metrics.k8s.io`).
+    pub metrics: crate::metrics::MetricsStore,
 }
 
 impl Server {
@@ -63,6 +65,7 @@ impl Server {
             security,
             openapi: ArcSwap::from_pointee(openapi),
             kubelet,
+            metrics: Default::default(),
         }))
     }
 

@@ -230,6 +230,9 @@ pub async fn handle(
     path: ResourcePath,
     query: Query,
 ) -> Result<Response<Body>, ApiError> {
+    if path.group == crate::metrics::GROUP {
+        return crate::metrics::handle(server, req.method(), user, path, query).await;
+    }
     let set = server.api.served.load();
     let served = set
         .get(&path.group, &path.version, &path.resource)

@@ -69,7 +69,13 @@ pub async fn non_resource(
         ["api", v] => super::discovery::api_resource_list(&set, "", v)
             .map(json)
             .unwrap_or_else(|| Err(ApiError::not_found("", "", path))),
-        ["apis"] => json(super::discovery::api_group_list(&set)),
+        ["apis"] => json(crate::metrics::add_to_group_list(
+            super::discovery::api_group_list(&set),
+        )),
+        ["apis", crate::metrics::GROUP] => json(crate::metrics::api_group()),
+        ["apis", crate::metrics::GROUP, crate::metrics::VERSION] => {
+            json(crate::metrics::api_resource_list())
+        }
         ["apis", g] => super::discovery::api_group(&set, g)
             .map(json)
             .unwrap_or_else(|| Err(ApiError::not_found("", "", path))),
