@@ -69,6 +69,18 @@ pub fn p2c<R: Rng + ?Sized>(
     load: impl Fn(usize) -> (u64, u32),
     allowed: impl Fn(usize) -> bool,
 ) -> Option<usize> {
+    // The usual case, O(1): two distinct candidates drawn, both allowed (a retry's exclusions
+    // are a handful of backends). Otherwise draw among the allowed ones, O(n).
+    if n >= 2 {
+        let a = below(rng, n);
+        let mut b = below(rng, n - 1);
+        if b >= a {
+            b += 1;
+        }
+        if allowed(a) && allowed(b) {
+            return Some(less_loaded(a, b, &load));
+        }
+    }
     let count = (0..n).filter(|i| allowed(*i)).count();
     let nth_allowed = |k: usize| (0..n).filter(|i| allowed(*i)).nth(k);
     match count {
@@ -85,15 +97,50 @@ pub fn p2c<R: Rng + ?Sized>(
             } else {
                 (nth_allowed(a)?, nth_allowed(b)?)
             };
-            let (la, wa) = load(a);
-            let (lb, wb) = load(b);
-            // Compare la/wa with lb/wb without division.
-            let (ca, cb) = (
-                u128::from(la) * u128::from(wb.max(1)),
-                u128::from(lb) * u128::from(wa.max(1)),
-            );
-            Some(if cb < ca { b } else { a })
+            Some(less_loaded(a, b, &load))
         }
+    }
+}
+
+/// Of candidates `a` and `b`, the one with fewer active connections per unit of weight
+/// (`a` on a tie); compared without division.
+fn less_loaded(a: usize, b: usize, load: &impl Fn(usize) -> (u64, u32)) -> usize {
+    let (la, wa) = load(a);
+    let (lb, wb) = load(b);
+    let (ca, cb) = (
+        u128::from(la) * u128::from(wb.max(1)),
+        u128::from(lb) * u128::from(wa.max(1)),
+    );
+    if cb < ca { b } else { a }
+}
+
+/// Plain round robin over candidates of equal weight, O(1) per pick: a cursor that survives
+/// changes of the candidate list (a new version of a service goes on from where the previous
+/// one was, instead of every core starting again at the first candidate).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoundRobin {
+    next: usize,
+}
+
+impl RoundRobin {
+    /// The next of `n` candidates for which `allowed` holds (trying each at most once).
+    pub fn pick(&mut self, n: usize, allowed: impl Fn(usize) -> bool) -> Option<usize> {
+        if n == 0 {
+            return None;
+        }
+        let start = self.next % n;
+        for k in 0..n {
+            let c = if start + k >= n {
+                start + k - n
+            } else {
+                start + k
+            };
+            if allowed(c) {
+                self.next = c + 1;
+                return Some(c);
+            }
+        }
+        None
     }
 }
 
@@ -180,43 +227,63 @@ impl Maglev {
             return None;
         }
         let max_w = live.iter().map(|i| weights[*i]).max().unwrap_or(1).max(1);
-        let m64 = m as u64;
-        // Per candidate: current permutation position, skip, slots placed.
-        let mut pos: Vec<u64> = Vec::with_capacity(live.len());
-        let mut skip: Vec<u64> = Vec::with_capacity(live.len());
-        let mut placed: Vec<u64> = vec![0; live.len()];
-        for i in &live {
-            pos.push(hash_bytes(SEED_OFFSET, names[*i]) % m64);
-            skip.push(hash_bytes(SEED_SKIP, names[*i]) % (m64 - 1) + 1);
+        let uniform = live.iter().all(|i| weights[*i] == max_w);
+        let m32 = m as u32;
+        // Per candidate: current permutation position and skip (both below m, so u32), slots
+        // placed. Kept in one array of small records: the round-robin over candidates walks it
+        // in order.
+        struct Perm {
+            pos: u32,
+            skip: u32,
+            placed: u32,
+            weight: u32,
+            cand: u32,
         }
-        const EMPTY: u32 = u32::MAX;
-        let mut table = vec![EMPTY; m].into_boxed_slice();
+        let mut perms: Vec<Perm> = live
+            .iter()
+            .map(|i| Perm {
+                pos: (hash_bytes(SEED_OFFSET, names[*i]) % m as u64) as u32,
+                skip: (hash_bytes(SEED_SKIP, names[*i]) % (m as u64 - 1) + 1) as u32,
+                placed: 0,
+                weight: weights[*i],
+                cand: *i as u32,
+            })
+            .collect();
+        // Which slots are taken: one bit each (128 KiB for a million slots, cache resident),
+        // so the probes — ~m·ln m of them, the build's cost — do not touch the table itself,
+        // which is written once per slot.
+        let mut taken = vec![0u64; m.div_ceil(64)];
+        let mut table = vec![0u32; m].into_boxed_slice();
         let mut filled = 0usize;
         let mut round: u64 = 0;
-        while filled < m {
+        'fill: while filled < m {
             round += 1;
-            for (k, cand) in live.iter().enumerate() {
+            for p in &mut perms {
                 // Weighted Maglev: a candidate takes a turn in this round only while its slots
                 // are behind its share (weight / max weight) of the rounds so far.
-                if placed[k] * u64::from(max_w) >= round * u64::from(weights[*cand]) {
+                if !uniform && u64::from(p.placed) * u64::from(max_w) >= round * u64::from(p.weight)
+                {
                     continue;
                 }
                 // c and skip are below m: one conditional subtraction is the modulo, without
                 // a division per probe (the build's inner loop).
-                let step = |c: u64| {
-                    let n = c + skip[k];
-                    if n >= m64 { n - m64 } else { n }
-                };
-                let mut c = pos[k];
-                while table[c as usize] != EMPTY {
-                    c = step(c);
+                let mut c = p.pos;
+                loop {
+                    let (w, b) = ((c / 64) as usize, c % 64);
+                    if taken[w] & (1 << b) == 0 {
+                        taken[w] |= 1 << b;
+                        break;
+                    }
+                    let n = c + p.skip;
+                    c = if n >= m32 { n - m32 } else { n };
                 }
-                table[c as usize] = *cand as u32;
-                pos[k] = step(c);
-                placed[k] += 1;
+                table[c as usize] = p.cand;
+                let n = c + p.skip;
+                p.pos = if n >= m32 { n - m32 } else { n };
+                p.placed += 1;
                 filled += 1;
                 if filled == m {
-                    break;
+                    break 'fill;
                 }
             }
         }
@@ -294,6 +361,20 @@ mod tests {
         }
         assert_eq!(wrr.pick(&w, |_| false), None);
         assert_eq!(wrr.pick(&[0, 0], |_| true), None);
+    }
+
+    #[test]
+    fn round_robin_rotates_skips_disallowed_and_survives_a_shorter_list() {
+        let mut rr = RoundRobin::default();
+        let picks: Vec<usize> = (0..8).map(|_| rr.pick(4, |_| true).unwrap()).collect();
+        assert_eq!(picks, vec![0, 1, 2, 3, 0, 1, 2, 3]);
+        assert_eq!(rr.pick(4, |i| i != 0), Some(1));
+        assert_eq!(rr.pick(4, |i| i == 1), Some(1));
+        assert_eq!(rr.pick(4, |_| false), None);
+        // The list shrinks under the cursor: it goes on within the new length.
+        rr.pick(4, |_| true);
+        assert_eq!(rr.pick(3, |_| true), Some(0));
+        assert_eq!(rr.pick(0, |_| true), None);
     }
 
     #[test]

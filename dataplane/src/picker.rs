@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::Nanos;
-use crate::balance::{Rng, SmoothWrr, p2c};
+use crate::balance::{Rng, RoundRobin, SmoothWrr, p2c};
 use crate::hash::{hash_addr, hash_ip};
 use crate::metrics::BackendStats;
 use crate::service::{BalancerKind, Service, ServiceKey};
@@ -30,6 +30,17 @@ pub struct Choice {
     pub stats: Arc<BackendStats>,
 }
 
+/// A core's round-robin state for one service.
+#[derive(Debug, Default)]
+struct RrState {
+    /// Generation of the service `wrr` was built for.
+    generation: u64,
+    /// Equal weights: a cursor, kept across versions.
+    rr: RoundRobin,
+    /// Unequal weights: smooth weighted round robin (O(n) per pick), reset by a new version.
+    wrr: SmoothWrr,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Sticky {
     backend: SocketAddr,
@@ -40,7 +51,7 @@ struct Sticky {
 #[derive(Debug)]
 pub struct Picker<R> {
     rng: R,
-    rr: HashMap<ServiceKey, (u64, SmoothWrr)>,
+    rr: HashMap<ServiceKey, RrState>,
     affinity: HashMap<(ServiceKey, IpAddr), Sticky>,
 }
 
@@ -65,43 +76,44 @@ impl<R: Rng> Picker<R> {
         now: Nanos,
     ) -> Option<Choice> {
         let eligible = svc.eligible();
-        let addr_of = |c: usize| svc.spec.endpoints[eligible[c] as usize].addr;
-        let allowed = |c: usize| !exclude.contains(&addr_of(c));
-        let cand = if let Some(timeout) = svc.spec.affinity_timeout {
+        let allowed = |i: usize| !exclude.contains(&svc.spec.endpoints[i].addr);
+        let index = if let Some(timeout) = svc.spec.affinity_timeout {
             let key = (svc.spec.key, client.ip());
             let sticky = self
                 .affinity
                 .get(&key)
                 .filter(|s| s.expires > now && !exclude.contains(&s.backend))
-                .and_then(|s| (0..eligible.len()).find(|c| addr_of(*c) == s.backend));
-            let cand = sticky.or_else(|| {
-                svc.maglev().and_then(|mg| {
-                    mg.lookup_allowed(hash_ip(KEY_SEED, client.ip()), MAGLEV_RETRY_WALK, allowed)
-                })
+                .and_then(|s| svc.eligible_index(s.backend));
+            let index = sticky.or_else(|| {
+                svc.maglev_pick(hash_ip(KEY_SEED, client.ip()), MAGLEV_RETRY_WALK, allowed)
             });
-            if let Some(c) = cand
+            if let Some(i) = index
                 && (self.affinity.len() < MAX_AFFINITY_ENTRIES || self.affinity.contains_key(&key))
             {
                 self.affinity.insert(
                     key,
                     Sticky {
-                        backend: addr_of(c),
+                        backend: svc.spec.endpoints[i].addr,
                         expires: now.saturating_add(timeout),
                     },
                 );
             }
-            cand
+            index
         } else {
             match svc.spec.balancer {
                 BalancerKind::RoundRobin => {
-                    let entry = self
-                        .rr
-                        .entry(svc.spec.key)
-                        .or_insert_with(|| (svc.generation, SmoothWrr::default()));
-                    if entry.0 != svc.generation {
-                        *entry = (svc.generation, SmoothWrr::default());
-                    }
-                    entry.1.pick(svc.eligible_weights(), allowed)
+                    let st = self.rr.entry(svc.spec.key).or_default();
+                    let allowed_c = |c: usize| allowed(eligible[c] as usize);
+                    let c = if svc.uniform_weights() {
+                        st.rr.pick(eligible.len(), allowed_c)
+                    } else {
+                        if st.generation != svc.generation {
+                            st.generation = svc.generation;
+                            st.wrr = SmoothWrr::default();
+                        }
+                        st.wrr.pick(svc.eligible_weights(), allowed_c)
+                    };
+                    c.map(|c| eligible[c] as usize)
                 }
                 BalancerKind::LeastConn => {
                     let weights = svc.eligible_weights();
@@ -111,14 +123,16 @@ impl<R: Rng> Picker<R> {
                             .map_or(0, |s| s.active.load(std::sync::atomic::Ordering::Relaxed));
                         (active, weights[c])
                     };
-                    p2c(&mut self.rng, eligible.len(), load, allowed)
+                    p2c(&mut self.rng, eligible.len(), load, |c| {
+                        allowed(eligible[c] as usize)
+                    })
+                    .map(|c| eligible[c] as usize)
                 }
-                BalancerKind::Maglev => svc.maglev().and_then(|mg| {
-                    mg.lookup_allowed(hash_addr(KEY_SEED, client), MAGLEV_RETRY_WALK, allowed)
-                }),
+                BalancerKind::Maglev => {
+                    svc.maglev_pick(hash_addr(KEY_SEED, client), MAGLEV_RETRY_WALK, allowed)
+                }
             }
         }?;
-        let index = eligible[cand] as usize;
         Some(Choice {
             index,
             addr: svc.spec.endpoints[index].addr,
@@ -185,6 +199,43 @@ mod tests {
         assert_eq!(counts[&1], 1000);
         assert_eq!(counts[&2], 2000);
         assert_eq!(counts[&3], 1000);
+    }
+
+    #[test]
+    fn round_robin_goes_on_across_versions_of_a_service() {
+        use crate::service::EndpointChange;
+        let m = Metrics::default();
+        let s = svc(
+            BalancerKind::RoundRobin,
+            None,
+            &[(1, 1), (2, 1), (3, 1), (4, 1)],
+        );
+        let mut p = Picker::new(SplitMix64(1));
+        let first: Vec<u16> = (0..2)
+            .map(|i| p.pick(&s, client(i), &[], 0).unwrap().addr.port())
+            .collect();
+        assert_eq!(first, vec![1, 2]);
+        // A new version (an unrelated endpoint added): the rotation continues where it was
+        // instead of starting again at the first endpoint on every core.
+        let mut jobs = Vec::new();
+        let next = s.apply_delta(
+            &[EndpointChange::Set(Endpoint {
+                addr: ([10, 0, 0, 1], 5).into(),
+                weight: 1,
+                conditions: Conditions::READY,
+            })],
+            2,
+            &m,
+            &mut jobs,
+        );
+        assert_eq!(p.pick(&next, client(2), &[], 0).unwrap().addr.port(), 3);
+        let mut counts = HashMap::new();
+        for i in 0..500 {
+            let c = p.pick(&next, client(i), &[], 0).unwrap();
+            *counts.entry(c.addr.port()).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), 5);
+        assert!(counts.values().all(|c| *c == 100), "{counts:?}");
     }
 
     #[test]

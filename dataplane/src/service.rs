@@ -117,18 +117,184 @@ pub struct ServiceSpec {
     pub endpoints: Vec<Endpoint>,
 }
 
+/// One change to a service's endpoints ([`crate::Change::Endpoints`]), keyed by address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointChange {
+    /// Adds the endpoint, or replaces weight and conditions of the one with its address.
+    Set(Endpoint),
+    /// Removes the endpoint with this address (connections to it continue; a UDP flow to it
+    /// is dropped when the driver next sees the table).
+    Remove(SocketAddr),
+}
+
+/// Which endpoints may take new connections, and which of them are chosen from: the ready
+/// ones, or, while none is ready, the serving terminating ones (as kube-proxy does). Weight 0
+/// is out of rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Ready,
+    ServingTerminating,
+}
+
+fn class_of(e: &Endpoint) -> Option<Class> {
+    if e.weight == 0 {
+        None
+    } else if e.conditions.ready && !e.conditions.terminating {
+        Some(Class::Ready)
+    } else if e.conditions.serving && e.conditions.terminating {
+        Some(Class::ServingTerminating)
+    } else {
+        None
+    }
+}
+
+/// The endpoints of one [`Class`]: indices into `spec.endpoints` with their weights, in no
+/// particular order (a change swaps the last member into a leaver's place: O(1)).
+#[derive(Debug, Clone, Default)]
+struct Members {
+    list: Vec<u32>,
+    weights: Vec<u32>,
+    /// How many members have each weight (one entry while all weights are equal).
+    weight_counts: std::collections::BTreeMap<u32, u32>,
+}
+
+impl Members {
+    fn push(&mut self, i: u32, w: u32) -> u32 {
+        self.list.push(i);
+        self.weights.push(w);
+        *self.weight_counts.entry(w).or_default() += 1;
+        (self.list.len() - 1) as u32
+    }
+
+    /// Removes position `p`; returns the endpoint moved into it, if any.
+    fn swap_remove(&mut self, p: usize) -> Option<u32> {
+        self.list.swap_remove(p);
+        let w = self.weights.swap_remove(p);
+        if let std::collections::btree_map::Entry::Occupied(mut e) = self.weight_counts.entry(w) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        self.list.get(p).copied()
+    }
+}
+
+/// Not a member of any class.
+const NO_POS: u32 = u32::MAX;
+
+/// A Maglev table over candidates named by address, and the addresses: any version of the
+/// service can use it, mapping a candidate to its own endpoint (or skipping it when it is no
+/// longer eligible) — so a version whose table is still being built serves from the
+/// previous one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MaglevTable {
+    /// The table; its candidates index `addrs`.
+    pub maglev: Maglev,
+    /// The candidates' addresses (ascending).
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// The Maglev table of a service, shared by all its versions: replaced whole (`arc-swap`)
+/// when a build for newer candidates finishes.
+#[derive(Debug, Default)]
+pub struct MaglevCell {
+    table: arc_swap::ArcSwapOption<MaglevTable>,
+    /// Builds requested (the latest one's number).
+    requested: std::sync::atomic::AtomicU64,
+    /// Number of the build whose table is in `table`.
+    installed: parking_lot::Mutex<u64>,
+}
+
+impl MaglevCell {
+    /// Whether the table is that of the latest requested candidates.
+    pub fn is_current(&self) -> bool {
+        *self.installed.lock() >= self.requested.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// A Maglev build: run it (on any thread) to install the table in its cell, unless a build
+/// requested later was installed first.
+#[derive(Debug)]
+pub struct MaglevJob {
+    cell: Arc<MaglevCell>,
+    candidates: Vec<(SocketAddr, u32)>,
+    seq: u64,
+}
+
+impl MaglevJob {
+    fn new(cell: &Arc<MaglevCell>, candidates: Vec<(SocketAddr, u32)>) -> MaglevJob {
+        let seq = cell
+            .requested
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+            + 1;
+        MaglevJob {
+            cell: cell.clone(),
+            candidates,
+            seq,
+        }
+    }
+
+    /// Whether `later` is a build for the same cell requested after this one (this one is
+    /// then useless).
+    pub fn superseded_by(&self, later: &MaglevJob) -> bool {
+        Arc::ptr_eq(&self.cell, &later.cell) && later.seq > self.seq
+    }
+
+    /// Builds the table and installs it. Returns whether it was installed.
+    pub fn run(self) -> bool {
+        let table = build_maglev(self.candidates);
+        let mut installed = self.cell.installed.lock();
+        if self.seq <= *installed {
+            return false;
+        }
+        self.cell.table.store(table.map(Arc::new));
+        *installed = self.seq;
+        true
+    }
+}
+
+/// The Maglev table over `candidates` (address, weight), taken in address order whatever the
+/// order of the spec, each named by its address's text (the names fix the permutations, which
+/// must not change between versions). One buffer holds every name.
+fn build_maglev(mut candidates: Vec<(SocketAddr, u32)>) -> Option<MaglevTable> {
+    use std::fmt::Write as _;
+    candidates.sort_unstable();
+    let mut text = String::with_capacity(candidates.len() * 24);
+    let mut ends = Vec::with_capacity(candidates.len());
+    for (a, _) in &candidates {
+        let _ = write!(text, "{a}");
+        ends.push(text.len());
+    }
+    let mut names: Vec<&[u8]> = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for end in ends {
+        names.push(&text.as_bytes()[start..end]);
+        start = end;
+    }
+    let weights: Vec<u32> = candidates.iter().map(|c| c.1).collect();
+    let maglev = Maglev::build(&names, &weights)?;
+    Some(MaglevTable {
+        maglev,
+        addrs: candidates.into_iter().map(|c| c.0).collect(),
+    })
+}
+
 /// A service compiled for lookups. Immutable; shared by all cores through the table.
 #[derive(Debug)]
 pub struct Service {
-    /// The definition.
+    /// The definition. After an endpoint delta ([`Self::apply_delta`]) its endpoints are in
+    /// no particular order.
     pub spec: ServiceSpec,
-    /// Indices into `spec.endpoints` eligible for new connections (ascending).
-    eligible: Vec<u32>,
-    /// Weights of `eligible`, same order.
-    eligible_weights: Vec<u32>,
-    /// Maglev table over `eligible` (for the Maglev balancer and for ClientIP affinity);
-    /// shared with the previous compile of the service when its candidates did not change.
-    maglev: Option<Arc<Maglev>>,
+    /// Ready endpoints (eligible while there is one).
+    ready: Members,
+    /// Serving terminating endpoints (eligible while no endpoint is ready).
+    serving_terminating: Members,
+    /// Per endpoint, its position in the members of its class, or [`NO_POS`].
+    pos: Vec<u32>,
+    /// The Maglev table (for the Maglev balancer and for ClientIP affinity), shared by the
+    /// versions of the service.
+    maglev: Option<Arc<MaglevCell>>,
     /// Changes whenever the compiled content changes; per-core balancer state keys on it.
     pub generation: u64,
     /// Service stats.
@@ -142,37 +308,6 @@ pub struct Service {
     duplicates: bool,
 }
 
-/// Whether the Maglev tables of two services would be equal: same candidates (addresses, in
-/// order) with the same weights.
-fn same_candidates(a: &Service, spec: &ServiceSpec, eligible: &[u32], weights: &[u32]) -> bool {
-    a.eligible.len() == eligible.len()
-        && a.eligible_weights == weights
-        && a.eligible
-            .iter()
-            .zip(eligible)
-            .all(|(x, y)| a.spec.endpoints[*x as usize].addr == spec.endpoints[*y as usize].addr)
-}
-
-/// The Maglev table over the `eligible` endpoints of `spec`, named by their addresses'
-/// text (as they always were: the names fix the permutations, which must not change between
-/// versions). One buffer holds every name.
-fn build_maglev(spec: &ServiceSpec, eligible: &[u32], weights: &[u32]) -> Option<Maglev> {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(eligible.len() * 24);
-    let mut ends = Vec::with_capacity(eligible.len());
-    for i in eligible {
-        let _ = write!(text, "{}", spec.endpoints[*i as usize].addr);
-        ends.push(text.len());
-    }
-    let mut names: Vec<&[u8]> = Vec::with_capacity(ends.len());
-    let mut start = 0;
-    for end in ends {
-        names.push(&text.as_bytes()[start..end]);
-        start = end;
-    }
-    Maglev::build(&names, weights)
-}
-
 impl Service {
     /// Compiles `spec`. New connections go to ready endpoints; when none is ready, to serving
     /// terminating ones (as kube-proxy does); never to endpoints of weight 0. The registry
@@ -181,20 +316,37 @@ impl Service {
         Self::compile_from(spec, generation, metrics, None)
     }
 
-    /// Compiles `spec` as the next version of `prev` (the service the table holds for the same
-    /// key, if any): what the endpoints that stayed already have is taken over instead of
-    /// registered again — their stats (the same objects: counts go on), the service's stats
-    /// and, when the eligible candidates are the same, the Maglev table. The registry is
-    /// changed by the difference only: series of endpoints that left are dropped, those of new
-    /// ones added. Costs O(n) cheap steps for n endpoints (a hash lookup, no lock, no
-    /// allocation per endpoint) plus O(k log n) for k changed endpoints, plus, for services
-    /// that use one, a Maglev build when the candidates changed (O(table size)). Falls back
-    /// to [`Self::compile`]'s registration when `prev` has another name.
+    /// [`Self::compile_deferred`], with the Maglev build (if any) run at once: the table is
+    /// current on return.
     pub fn compile_from(
         spec: ServiceSpec,
         generation: u64,
         metrics: &Metrics,
         prev: Option<&Service>,
+    ) -> Service {
+        let mut jobs = Vec::new();
+        let s = Self::compile_deferred(spec, generation, metrics, prev, &mut jobs);
+        for j in jobs {
+            j.run();
+        }
+        s
+    }
+
+    /// Compiles `spec` as the next version of `prev` (the service the table holds for the same
+    /// key, if any): what the endpoints that stayed already have is taken over instead of
+    /// registered again — their stats (the same objects: counts go on), the service's stats
+    /// and the Maglev cell. The registry is changed by the difference only: series of
+    /// endpoints that left are dropped, those of new ones added. Costs O(n) cheap steps for n
+    /// endpoints (a hash lookup, no lock, no allocation per endpoint) plus O(k log n) for k
+    /// changed endpoints. When the Maglev candidates changed, a build is pushed on `jobs`
+    /// (the previous table serves meanwhile); a service without a table yet gets one at once.
+    /// Falls back to [`Self::compile`]'s registration when `prev` has another name.
+    pub fn compile_deferred(
+        spec: ServiceSpec,
+        generation: u64,
+        metrics: &Metrics,
+        prev: Option<&Service>,
+        jobs: &mut Vec<MaglevJob>,
     ) -> Service {
         let prev = prev.filter(|p| p.spec.name == spec.name);
         let n = spec.endpoints.len();
@@ -261,61 +413,319 @@ impl Service {
             }
         };
 
-        let pick = |f: &dyn Fn(&Endpoint) -> bool| -> Vec<u32> {
-            spec.endpoints
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.weight > 0 && f(e))
-                .map(|(i, _)| i as u32)
-                .collect()
-        };
-        let mut eligible = pick(&|e| e.conditions.ready && !e.conditions.terminating);
-        if eligible.is_empty() {
-            eligible = pick(&|e| e.conditions.serving && e.conditions.terminating);
+        let mut ready = Members::default();
+        let mut serving_terminating = Members::default();
+        let mut pos = vec![NO_POS; n];
+        for (i, e) in spec.endpoints.iter().enumerate() {
+            pos[i] = match class_of(e) {
+                Some(Class::Ready) => ready.push(i as u32, e.weight),
+                Some(Class::ServingTerminating) => serving_terminating.push(i as u32, e.weight),
+                None => NO_POS,
+            };
         }
-        let eligible_weights: Vec<u32> = eligible
-            .iter()
-            .map(|i| spec.endpoints[*i as usize].weight)
-            .collect();
-        let maglev = if spec.balancer == BalancerKind::Maglev || spec.affinity_timeout.is_some() {
-            match prev {
-                Some(p)
-                    if p.maglev.is_some()
-                        && same_candidates(p, &spec, &eligible, &eligible_weights) =>
-                {
-                    p.maglev.clone()
-                }
-                _ => build_maglev(&spec, &eligible, &eligible_weights).map(Arc::new),
-            }
-        } else {
-            None
-        };
-        Service {
+        let mut svc = Service {
             spec,
-            eligible,
-            eligible_weights,
-            maglev,
+            ready,
+            serving_terminating,
+            pos,
+            maglev: None,
             generation,
             stats,
             backend_stats,
             index,
             duplicates,
+        };
+        if svc.uses_maglev() {
+            let same = prev.is_some_and(|p| p.maglev.is_some() && svc.same_candidates(p));
+            svc.maglev = svc.maglev_from(prev, !same, jobs);
+        }
+        svc
+    }
+
+    /// Whether the service balances with a Maglev table.
+    fn uses_maglev(&self) -> bool {
+        self.spec.balancer == BalancerKind::Maglev || self.spec.affinity_timeout.is_some()
+    }
+
+    /// The eligible candidates as (address, weight).
+    fn candidates(&self) -> Vec<(SocketAddr, u32)> {
+        self.eligible()
+            .iter()
+            .zip(self.eligible_weights())
+            .map(|(i, w)| (self.spec.endpoints[*i as usize].addr, *w))
+            .collect()
+    }
+
+    /// Whether the eligible candidates of `self` and `p` are the same addresses with the
+    /// same weights (in any order).
+    fn same_candidates(&self, p: &Service) -> bool {
+        let (a, b) = (self.eligible(), p.eligible());
+        a.len() == b.len()
+            && a.iter().zip(self.eligible_weights()).all(|(i, w)| {
+                let e = &self.spec.endpoints[*i as usize];
+                p.eligible_index(e.addr)
+                    .is_some_and(|j| p.spec.endpoints[j].weight == *w)
+            })
+    }
+
+    /// The Maglev cell of this version: `prev`'s, with a build pushed on `jobs` when
+    /// `changed`; a new one, built at once, when `prev` has none.
+    fn maglev_from(
+        &self,
+        prev: Option<&Service>,
+        changed: bool,
+        jobs: &mut Vec<MaglevJob>,
+    ) -> Option<Arc<MaglevCell>> {
+        match prev.and_then(|p| p.maglev.clone()) {
+            Some(cell) => {
+                if changed {
+                    jobs.push(MaglevJob::new(&cell, self.candidates()));
+                }
+                Some(cell)
+            }
+            None => {
+                let cell = Arc::new(MaglevCell::default());
+                MaglevJob::new(&cell, self.candidates()).run();
+                Some(cell)
+            }
         }
     }
 
-    /// Endpoint indices eligible for new connections.
+    /// The next version of this service: `delta` applied to its endpoints, the rest kept.
+    /// Work proportional to the change — O(1) per changed endpoint (hash lookups, a swap into
+    /// a leaver's place), one registry call for the added and removed ones — plus a flat
+    /// copy of this version's per-endpoint arrays (no hashing, no allocation per endpoint).
+    /// Terminating endpoints keep their connections (their stats stay); the eligible set
+    /// follows the conditions as in [`Self::compile`]. When the Maglev candidates changed, a
+    /// build is pushed on `jobs`. A delta naming an absent address to remove is a no-op for
+    /// that address.
+    pub fn apply_delta(
+        &self,
+        delta: &[EndpointChange],
+        generation: u64,
+        metrics: &Metrics,
+        jobs: &mut Vec<MaglevJob>,
+    ) -> Service {
+        if self.duplicates {
+            // Rare (only a hand-written spec lists an address twice): by the full spec.
+            let mut spec = self.spec.clone();
+            for ch in delta {
+                match ch {
+                    EndpointChange::Set(e) => {
+                        let mut found = false;
+                        for x in spec.endpoints.iter_mut().filter(|x| x.addr == e.addr) {
+                            *x = e.clone();
+                            found = true;
+                        }
+                        if !found {
+                            spec.endpoints.push(e.clone());
+                        }
+                    }
+                    EndpointChange::Remove(a) => spec.endpoints.retain(|x| x.addr != *a),
+                }
+            }
+            return Self::compile_deferred(spec, generation, metrics, Some(self), jobs);
+        }
+        let before = self.eligible_class();
+        let mut s = Service {
+            spec: self.spec.clone(),
+            ready: self.ready.clone(),
+            serving_terminating: self.serving_terminating.clone(),
+            pos: self.pos.clone(),
+            maglev: self.maglev.clone(),
+            generation,
+            stats: self.stats.clone(),
+            backend_stats: self.backend_stats.clone(),
+            index: self.index.clone(),
+            duplicates: false,
+        };
+        let mut touched = [false; 2];
+        let mut removed = Vec::new();
+        let mut added = Vec::new();
+        let mut placeholder: Option<Arc<BackendStats>> = None;
+        for ch in delta {
+            match ch {
+                EndpointChange::Set(e) => match s.index.get(&e.addr) {
+                    Some(i) => {
+                        let i = *i as usize;
+                        let old = &s.spec.endpoints[i];
+                        let (oc, nc) = (class_of(old), class_of(e));
+                        if oc != nc || old.weight != e.weight {
+                            s.leave(i, &mut touched);
+                            s.spec.endpoints[i] = e.clone();
+                            s.join(i, &mut touched);
+                        } else {
+                            s.spec.endpoints[i] = e.clone();
+                        }
+                    }
+                    None => {
+                        let i = s.spec.endpoints.len();
+                        s.spec.endpoints.push(e.clone());
+                        s.backend_stats.push(
+                            placeholder
+                                .get_or_insert_with(|| Arc::new(BackendStats::default()))
+                                .clone(),
+                        );
+                        s.pos.push(NO_POS);
+                        s.index.insert(e.addr, i as u32);
+                        s.join(i, &mut touched);
+                        added.push(e.addr);
+                    }
+                },
+                EndpointChange::Remove(a) => {
+                    if let Some(i) = s.index.remove(a) {
+                        s.leave(i as usize, &mut touched);
+                        s.swap_remove_endpoint(i as usize);
+                        removed.push(*a);
+                    }
+                }
+            }
+        }
+        // An address removed and added back in one delta is in both lists: its series is
+        // dropped, then registered afresh.
+        // Added ones that a later change of the same delta removed again are not registered.
+        added.retain(|a| s.index.contains_key(a));
+        let fresh = metrics.update_backends(&s.spec.name, &removed, &added);
+        for (a, st) in added.iter().zip(fresh) {
+            let i = s.index[a] as usize;
+            s.backend_stats[i] = st;
+        }
+        if s.uses_maglev() {
+            let after = s.eligible_class();
+            let changed = before != after || after.is_some_and(|c| touched[c as usize]);
+            s.maglev = s.maglev_from(Some(self), changed, jobs);
+        }
+        s
+    }
+
+    /// The class whose members are eligible, if any.
+    fn eligible_class(&self) -> Option<Class> {
+        if !self.ready.list.is_empty() {
+            Some(Class::Ready)
+        } else if !self.serving_terminating.list.is_empty() {
+            Some(Class::ServingTerminating)
+        } else {
+            None
+        }
+    }
+
+    fn members_mut(&mut self, c: Class) -> &mut Members {
+        match c {
+            Class::Ready => &mut self.ready,
+            Class::ServingTerminating => &mut self.serving_terminating,
+        }
+    }
+
+    /// Endpoint `i` joins the members of its class.
+    fn join(&mut self, i: usize, touched: &mut [bool; 2]) {
+        let e = &self.spec.endpoints[i];
+        if let Some(c) = class_of(e) {
+            let w = e.weight;
+            touched[c as usize] = true;
+            self.pos[i] = self.members_mut(c).push(i as u32, w);
+        }
+    }
+
+    /// Endpoint `i` leaves the members of its class.
+    fn leave(&mut self, i: usize, touched: &mut [bool; 2]) {
+        let p = self.pos[i];
+        if p == NO_POS {
+            return;
+        }
+        let Some(c) = class_of(&self.spec.endpoints[i]) else {
+            return;
+        };
+        touched[c as usize] = true;
+        if let Some(moved) = self.members_mut(c).swap_remove(p as usize) {
+            self.pos[moved as usize] = p;
+        }
+        self.pos[i] = NO_POS;
+    }
+
+    /// Takes endpoint `i` (no longer a member of any class) out, the last one moving into its
+    /// place.
+    fn swap_remove_endpoint(&mut self, i: usize) {
+        let last = self.spec.endpoints.len() - 1;
+        self.spec.endpoints.swap_remove(i);
+        self.backend_stats.swap_remove(i);
+        self.pos.swap_remove(i);
+        if i < last {
+            let e = &self.spec.endpoints[i];
+            self.index.insert(e.addr, i as u32);
+            if let Some(c) = class_of(e) {
+                let p = self.pos[i] as usize;
+                self.members_mut(c).list[p] = i as u32;
+            }
+        }
+    }
+
+    /// Endpoint indices eligible for new connections (in no particular order).
     pub fn eligible(&self) -> &[u32] {
-        &self.eligible
+        match self.eligible_class() {
+            Some(Class::Ready) => &self.ready.list,
+            Some(Class::ServingTerminating) => &self.serving_terminating.list,
+            None => &[],
+        }
     }
 
     /// Weights of [`Self::eligible`].
     pub fn eligible_weights(&self) -> &[u32] {
-        &self.eligible_weights
+        match self.eligible_class() {
+            Some(Class::Ready) => &self.ready.weights,
+            Some(Class::ServingTerminating) => &self.serving_terminating.weights,
+            None => &[],
+        }
     }
 
-    /// The Maglev table over [`Self::eligible`], if built.
-    pub fn maglev(&self) -> Option<&Maglev> {
-        self.maglev.as_deref()
+    /// Whether every eligible endpoint has the same weight (round robin is then a plain
+    /// rotation, O(1) per pick).
+    pub fn uniform_weights(&self) -> bool {
+        match self.eligible_class() {
+            Some(Class::Ready) => self.ready.weight_counts.len() <= 1,
+            Some(Class::ServingTerminating) => self.serving_terminating.weight_counts.len() <= 1,
+            None => true,
+        }
+    }
+
+    /// The Maglev table (the latest one built: while a build for new candidates runs, the
+    /// previous one), if the service uses one.
+    pub fn maglev(&self) -> Option<Arc<MaglevTable>> {
+        self.maglev.as_ref().and_then(|c| c.table.load_full())
+    }
+
+    /// The Maglev cell, if the service uses one.
+    pub fn maglev_cell(&self) -> Option<&Arc<MaglevCell>> {
+        self.maglev.as_ref()
+    }
+
+    /// The eligible endpoint chosen by the Maglev table for `key_hash`, skipping candidates
+    /// that are not eligible in this version or for which `allowed(index)` fails (walking
+    /// at most `limit` slots); when the walk finds none, the first allowed eligible endpoint
+    /// from a position the hash picks.
+    pub fn maglev_pick(
+        &self,
+        key_hash: u64,
+        limit: usize,
+        allowed: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let guard = self.maglev.as_ref().map(|c| c.table.load());
+        if let Some(t) = guard.as_ref().and_then(|g| (**g).as_ref()) {
+            let ok = |c: usize| self.eligible_index(t.addrs[c]).filter(|i| allowed(*i));
+            if let Some(c) = t
+                .maglev
+                .lookup_allowed(key_hash, limit, |c| ok(c).is_some())
+            {
+                return ok(c);
+            }
+        }
+        let el = self.eligible();
+        if el.is_empty() {
+            return None;
+        }
+        let start = (key_hash % el.len() as u64) as usize;
+        (0..el.len())
+            .map(|k| el[(start + k) % el.len()] as usize)
+            .find(|i| allowed(*i))
     }
 
     /// Endpoint `i`.
@@ -343,22 +753,24 @@ impl Service {
             .is_some_and(|i| f(&self.spec.endpoints[i]))
     }
 
-    /// Whether `addr` is eligible for new connections.
-    pub fn is_eligible(&self, addr: SocketAddr) -> bool {
+    /// The index of an eligible listing of `addr`, if any. O(1) unless the spec lists an
+    /// address twice.
+    pub fn eligible_index(&self, addr: SocketAddr) -> Option<usize> {
         if self.duplicates {
             return self
-                .eligible
+                .eligible()
                 .iter()
-                .any(|i| self.spec.endpoints[*i as usize].addr == addr);
+                .map(|i| *i as usize)
+                .find(|i| self.spec.endpoints[*i].addr == addr);
         }
-        self.index
-            .get(&addr)
-            .is_some_and(|i| self.eligible.binary_search(i).is_ok())
+        let i = *self.index.get(&addr)? as usize;
+        (self.pos[i] != NO_POS && class_of(&self.spec.endpoints[i]) == self.eligible_class())
+            .then_some(i)
     }
 
-    /// Whether this service and `other` share their Maglev table (the same object).
-    pub fn shares_maglev_with(&self, other: &Service) -> bool {
-        matches!((&self.maglev, &other.maglev), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    /// Whether `addr` is eligible for new connections.
+    pub fn is_eligible(&self, addr: SocketAddr) -> bool {
+        self.eligible_index(addr).is_some()
     }
 }
 
@@ -578,20 +990,206 @@ mod tests {
         let mut sp = spec((1..=20).map(|p| ep(p, Conditions::READY)).collect());
         sp.affinity_timeout = Some(crate::SECOND);
         let a = Service::compile(sp.clone(), 1, &m);
-        assert!(a.maglev().is_some());
+        let ta = a.maglev().expect("a table");
         // A terminating endpoint comes and goes: the candidates are the same.
         sp.endpoints.push(ep(30, Conditions::SERVING_TERMINATING));
         let b = Service::compile_from(sp.clone(), 2, &m, Some(&a));
-        assert!(b.shares_maglev_with(&a));
+        assert!(Arc::ptr_eq(&ta, &b.maglev().unwrap()));
+        let mut jobs = Vec::new();
+        let b2 = b.apply_delta(
+            &[EndpointChange::Set(ep(31, Conditions::TERMINATING))],
+            3,
+            &m,
+            &mut jobs,
+        );
+        assert!(jobs.is_empty(), "no build when the candidates stay");
+        assert!(b2.maglev_cell().unwrap().is_current());
         // A candidate leaves: a new table, equal to one built from scratch.
         sp.endpoints.remove(3);
         let c = Service::compile_from(sp.clone(), 3, &m, Some(&b));
-        assert!(!c.shares_maglev_with(&b));
+        assert!(!Arc::ptr_eq(&ta, &c.maglev().unwrap()));
         let fresh = Service::compile(sp, 4, &Metrics::default());
         assert_eq!(c.maglev(), fresh.maglev());
         // Round robin services have no table at all.
         let rr = Service::compile(spec(vec![ep(1, Conditions::READY)]), 5, &m);
         assert!(rr.maglev().is_none());
+    }
+
+    /// Random deltas applied one after another against a compile from scratch of the spec
+    /// they lead to: the same eligible endpoints (as a set), weights, lookups and — once the
+    /// build has run — Maglev table; stats of endpoints that stayed kept; the registry holding
+    /// exactly the listed backends.
+    #[test]
+    fn deltas_match_compiles_from_scratch() {
+        use crate::balance::{Rng, SplitMix64, below};
+        let m = Metrics::default();
+        let mut rng = SplitMix64(11);
+        let conds = [
+            Conditions::READY,
+            Conditions::SERVING_TERMINATING,
+            Conditions::TERMINATING,
+        ];
+        let mut sp = spec((1..=150).map(|p| ep(p, Conditions::READY)).collect());
+        sp.affinity_timeout = Some(crate::SECOND);
+        let mut cur = Service::compile(sp.clone(), 1, &m);
+        let mut next_port = 1_000u16;
+        for round in 0..80u64 {
+            let mut delta = Vec::new();
+            let listed: Vec<SocketAddr> = cur.spec.endpoints.iter().map(|e| e.addr).collect();
+            for _ in 0..below(&mut rng, 12) {
+                if !listed.is_empty() {
+                    delta.push(EndpointChange::Remove(
+                        listed[below(&mut rng, listed.len())],
+                    ));
+                }
+            }
+            for _ in 0..below(&mut rng, 12) {
+                if !listed.is_empty() {
+                    let mut e = ep(0, conds[below(&mut rng, 3)]);
+                    e.addr = listed[below(&mut rng, listed.len())];
+                    e.weight = if round % 7 == 3 {
+                        (rng.next_u64() % 3) as u32
+                    } else {
+                        1
+                    };
+                    delta.push(EndpointChange::Set(e));
+                }
+            }
+            for _ in 0..below(&mut rng, 12) {
+                delta.push(EndpointChange::Set(ep(
+                    next_port,
+                    conds[below(&mut rng, 3)],
+                )));
+                next_port += 1;
+            }
+            // Removing an address absent from the service is a no-op.
+            delta.push(EndpointChange::Remove(SocketAddr::from(([10, 9, 9, 9], 1))));
+            // Now and then nothing ready: serving terminating ones take over.
+            if round % 10 == 9 {
+                for e in &cur.spec.endpoints {
+                    if e.conditions == Conditions::READY {
+                        let mut t = e.clone();
+                        t.conditions = Conditions::SERVING_TERMINATING;
+                        delta.push(EndpointChange::Set(t));
+                    }
+                }
+            }
+            let mut jobs = Vec::new();
+            let next = cur.apply_delta(&delta, round + 2, &m, &mut jobs);
+            // The expected spec: the delta applied in order to the endpoint list.
+            for ch in &delta {
+                match ch {
+                    EndpointChange::Set(e) => {
+                        match sp.endpoints.iter_mut().find(|x| x.addr == e.addr) {
+                            Some(x) => *x = e.clone(),
+                            None => sp.endpoints.push(e.clone()),
+                        }
+                    }
+                    EndpointChange::Remove(a) => sp.endpoints.retain(|x| x.addr != *a),
+                }
+            }
+            let fresh = Service::compile(sp.clone(), 0, &Metrics::default());
+            let set = |s: &Service| {
+                let mut v: Vec<(SocketAddr, u32)> = s
+                    .eligible()
+                    .iter()
+                    .zip(s.eligible_weights())
+                    .map(|(i, w)| (s.spec.endpoints[*i as usize].addr, *w))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(set(&next), set(&fresh), "round {round}");
+            assert_eq!(next.uniform_weights(), fresh.uniform_weights());
+            assert_eq!(next.spec.endpoints.len(), sp.endpoints.len());
+            assert_eq!(m.backend_count("s"), sp.endpoints.len());
+            for e in &sp.endpoints {
+                let i = next.endpoint_index(e.addr).expect("listed");
+                assert_eq!(&next.spec.endpoints[i], e);
+                assert_eq!(next.is_eligible(e.addr), fresh.is_eligible(e.addr));
+                assert!(Arc::ptr_eq(
+                    &m.backend("s", e.addr),
+                    next.backend_stats(i).unwrap()
+                ));
+                if let Some(j) = cur.endpoint_index(e.addr)
+                    && !delta.contains(&EndpointChange::Remove(e.addr))
+                {
+                    assert!(Arc::ptr_eq(
+                        cur.backend_stats(j).unwrap(),
+                        next.backend_stats(i).unwrap()
+                    ));
+                }
+            }
+            // Until the build runs, the table is the previous one; then it is the fresh one.
+            for j in jobs {
+                j.run();
+            }
+            assert!(next.maglev_cell().unwrap().is_current());
+            assert_eq!(next.maglev(), fresh.maglev(), "round {round}");
+            cur = next;
+        }
+    }
+
+    /// A delta's Maglev build deferred: the previous table keeps serving, without the
+    /// endpoints that left or terminate and without the new one; once the build is in, the
+    /// new endpoint takes its share and clients of the endpoints that stayed mostly stay
+    /// (Maglev's minimal disruption).
+    #[test]
+    fn a_deferred_maglev_build_serves_from_the_previous_table() {
+        let m = Metrics::default();
+        let mut sp = spec((1..=100).map(|p| ep(p, Conditions::READY)).collect());
+        sp.affinity_timeout = Some(crate::SECOND);
+        let a = Service::compile(sp, 1, &m);
+        let keys: Vec<u64> = (0..20_000u64).map(crate::hash::mix64).collect();
+        let pick =
+            |s: &Service, k: u64| s.spec.endpoints[s.maglev_pick(k, 1_024, |_| true).unwrap()].addr;
+        let before: Vec<SocketAddr> = keys.iter().map(|k| pick(&a, *k)).collect();
+        let gone = SocketAddr::from(([10, 0, 0, 1], 7));
+        let draining = SocketAddr::from(([10, 0, 0, 1], 8));
+        let new = SocketAddr::from(([10, 0, 0, 1], 500));
+        let mut jobs = Vec::new();
+        let b = a.apply_delta(
+            &[
+                EndpointChange::Remove(gone),
+                EndpointChange::Set(Endpoint {
+                    addr: draining,
+                    weight: 1,
+                    conditions: Conditions::SERVING_TERMINATING,
+                }),
+                EndpointChange::Set(ep(500, Conditions::READY)),
+            ],
+            2,
+            &m,
+            &mut jobs,
+        );
+        assert_eq!(jobs.len(), 1);
+        assert!(!b.maglev_cell().unwrap().is_current());
+        let mid: Vec<SocketAddr> = keys.iter().map(|k| pick(&b, *k)).collect();
+        for (x, y) in before.iter().zip(&mid) {
+            assert!(*y != gone && *y != draining && *y != new);
+            if *x != gone && *x != draining {
+                assert_eq!(x, y, "clients of endpoints that stayed keep them");
+            }
+        }
+        for j in jobs {
+            assert!(j.run());
+        }
+        let after: Vec<SocketAddr> = keys.iter().map(|k| pick(&b, *k)).collect();
+        let to_new = after.iter().filter(|x| **x == new).count();
+        assert!(
+            to_new > 100 && to_new < 300,
+            "{to_new} of 20,000 to the new endpoint"
+        );
+        // Moved although their endpoint stayed and was not the new one's gain.
+        let moved = before
+            .iter()
+            .zip(&after)
+            .filter(|(x, y)| **x != gone && **x != draining && x != y && **y != new)
+            .count();
+        assert!(moved <= keys.len() * 3 / 100, "{moved} moved");
+        // The old version, still held by a reader, uses the new table without the new
+        // endpoint (not in its eligible set).
+        assert!(keys.iter().all(|k| pick(&a, *k) != new));
     }
 
     /// Many partial updates, each compiled from the previous version, against a compile from

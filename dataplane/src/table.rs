@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::metrics::Metrics;
-use crate::service::{Service, ServiceKey, ServiceSpec};
+use crate::service::{EndpointChange, MaglevJob, Service, ServiceKey, ServiceSpec};
 
 /// An immutable snapshot of all services.
 #[derive(Debug, Clone, Default)]
@@ -88,6 +88,16 @@ impl Table {
 pub enum Change {
     /// Adds or replaces a service (with its full endpoint list).
     Upsert(ServiceSpec),
+    /// Changes some endpoints of a service in the table, the others staying as they are:
+    /// work proportional to the change ([`Service::apply_delta`]). The control loop derives
+    /// it from the EndpointSlices it holds; a key the table lacks is counted in
+    /// [`ApplyOutcome::missing`] and otherwise ignored.
+    Endpoints {
+        /// The service.
+        key: ServiceKey,
+        /// What changed, in order.
+        delta: Vec<EndpointChange>,
+    },
     /// Removes a service.
     Remove(ServiceKey),
 }
@@ -101,6 +111,8 @@ pub struct ApplyOutcome {
     pub unchanged: usize,
     /// Services removed.
     pub removed: usize,
+    /// Endpoint changes for services not in the table.
+    pub missing: usize,
 }
 
 /// The shared, atomically swapped table, plus the metrics registry its services count into.
@@ -146,16 +158,35 @@ impl TableHandle {
     }
 
     /// Applies `changes` and swaps the result in as one atomic step: a reader sees all of
-    /// them or none. Lookups are never paused.
+    /// them or none. Lookups are never paused. Maglev tables whose candidates changed are
+    /// rebuilt before this returns (see [`Self::apply_deferred`] to build them elsewhere).
     ///
     /// An upsert of a key the table lacks adds the service and a removal drops it; which
     /// addresses are *listened on* is the driver's business: `ProxyHandle::apply` binds or
     /// closes the listeners around its call to this.
     pub fn apply(&self, changes: impl IntoIterator<Item = Change>) -> ApplyOutcome {
+        let (outcome, jobs) = self.apply_deferred(changes);
+        for j in jobs {
+            j.run();
+        }
+        outcome
+    }
+
+    /// [`Self::apply`], except that the Maglev builds the changes call for (a table over
+    /// the new candidates, O(table size) each) are returned instead of run: until a job has
+    /// run, its service balances with its previous table, skipping candidates that are no
+    /// longer eligible (endpoints removed or terminating get no new connection from the
+    /// moment of the swap; new endpoints get theirs once the new table is in). A service
+    /// new to the table gets its first table at once.
+    pub fn apply_deferred(
+        &self,
+        changes: impl IntoIterator<Item = Change>,
+    ) -> (ApplyOutcome, Vec<MaglevJob>) {
         let _w = self.writer.lock();
         let cur = self.current.load_full();
         let mut next = (*cur).clone();
         let mut outcome = ApplyOutcome::default();
+        let mut jobs = Vec::new();
         for change in changes {
             match change {
                 Change::Upsert(spec) => {
@@ -173,8 +204,27 @@ impl TableHandle {
                     let generation = self.next_service_generation.fetch_add(1, Ordering::Relaxed);
                     // From the previous version: stats and tables of what stayed are kept, the
                     // registry changes by the difference.
-                    let svc =
-                        Service::compile_from(spec, generation, &self.metrics, prev.as_deref());
+                    let svc = Service::compile_deferred(
+                        spec,
+                        generation,
+                        &self.metrics,
+                        prev.as_deref(),
+                        &mut jobs,
+                    );
+                    next.services.insert(key, Arc::new(svc));
+                    outcome.compiled += 1;
+                }
+                Change::Endpoints { key, delta } => {
+                    let Some(prev) = next.services.get(&key).cloned() else {
+                        outcome.missing += 1;
+                        continue;
+                    };
+                    if delta.is_empty() {
+                        outcome.unchanged += 1;
+                        continue;
+                    }
+                    let generation = self.next_service_generation.fetch_add(1, Ordering::Relaxed);
+                    let svc = prev.apply_delta(&delta, generation, &self.metrics, &mut jobs);
                     next.services.insert(key, Arc::new(svc));
                     outcome.compiled += 1;
                 }
@@ -190,7 +240,13 @@ impl TableHandle {
             next.generation = cur.generation + 1;
             self.current.store(Arc::new(next));
         }
-        outcome
+        // A later job for the same table makes an earlier one useless.
+        let mut kept: Vec<MaglevJob> = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            kept.retain(|k| !k.superseded_by(&j));
+            kept.push(j);
+        }
+        (outcome, kept)
     }
 
     /// Sets the backends reached from the client's own address (see

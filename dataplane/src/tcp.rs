@@ -1077,6 +1077,83 @@ mod tests {
     }
 
     #[test]
+    fn terminating_endpoint_drains_through_endpoint_deltas() {
+        use crate::service::EndpointChange::{Remove, Set};
+        let (t, mut c) = core(&ready(2));
+        let key = spec(&[]).key;
+        let ep = |n: u16, conditions| Endpoint {
+            addr: be(n),
+            weight: 1,
+            conditions,
+        };
+        let (old, addr) = open(&mut c, 0, 0);
+        assert_eq!(addr, be(1));
+        // Backend 1 starts terminating, 3 comes: new connections go to 2 and 3 only.
+        let out = t.apply([Change::Endpoints {
+            key,
+            delta: vec![
+                Set(ep(1, Conditions::SERVING_TERMINATING)),
+                Set(ep(3, Conditions::READY)),
+            ],
+        }]);
+        assert_eq!(out.compiled, 1);
+        let mut seen = std::collections::HashSet::new();
+        for n in 1..7 {
+            let (id, addr) = open(&mut c, n, 1);
+            seen.insert(addr);
+            c.handle(id, Event::Error { side: Client }, 1);
+            assert_eq!(drain(&mut c), vec![Reset]);
+            c.release(id);
+        }
+        assert_eq!(seen, [be(2), be(3)].into_iter().collect());
+        // The connection to 1 keeps relaying, even once 1 is removed altogether.
+        t.apply([Change::Endpoints {
+            key,
+            delta: vec![Remove(be(1))],
+        }]);
+        c.handle(
+            old,
+            Event::Received {
+                from: Backend,
+                len: 7,
+            },
+            2,
+        );
+        assert_eq!(drain(&mut c), vec![Send { to: Client, len: 7 }]);
+        assert_eq!(c.backend_of(old), Some(be(1)));
+        // No ready endpoint left: the serving terminating one takes new connections; a
+        // terminating one that no longer serves does not.
+        t.apply([Change::Endpoints {
+            key,
+            delta: vec![
+                Set(ep(2, Conditions::TERMINATING)),
+                Set(ep(3, Conditions::SERVING_TERMINATING)),
+            ],
+        }]);
+        for n in 10..13 {
+            let (id, addr) = open(&mut c, n, 3);
+            assert_eq!(addr, be(3));
+            c.handle(id, Event::Error { side: Client }, 3);
+            assert_eq!(drain(&mut c), vec![Reset]);
+            c.release(id);
+        }
+        // A ready endpoint again: it alone takes new connections.
+        t.apply([Change::Endpoints {
+            key,
+            delta: vec![Set(ep(4, Conditions::READY))],
+        }]);
+        assert_eq!(open(&mut c, 20, 4).1, be(4));
+        // A delta for a service the table lacks changes nothing.
+        let mut other = key;
+        other.addr.set_port(1);
+        let out = t.apply([Change::Endpoints {
+            key: other,
+            delta: vec![Remove(be(4))],
+        }]);
+        assert_eq!((out.compiled, out.missing), (0, 1));
+    }
+
+    #[test]
     fn unknown_service_and_impossible_events() {
         let (_t, mut c) = core(&ready(1));
         assert_eq!(

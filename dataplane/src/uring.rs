@@ -111,6 +111,8 @@ pub struct ProxyHandle {
     table: Arc<TableHandle>,
     /// Served listeners; serialises [`ProxyHandle::apply`].
     control: Mutex<Control>,
+    /// Builds Maglev tables whose candidates changed.
+    maglev: control::MaglevBuilder,
 }
 
 impl ProxyHandle {
@@ -260,6 +262,7 @@ fn spawn(
         queues: Vec::new(),
         table: table.clone(),
         control: Mutex::new(Control::default()),
+        maglev: control::MaglevBuilder::default(),
     };
     // Each thread reports once whether its ring is set up.
     let (ready_tx, ready_rx) = mpsc::channel::<bool>();

@@ -300,11 +300,57 @@ pub fn diff(old: &[ServiceSpec], new: &[ServiceSpec]) -> Vec<clipper_dataplane::
         .map(|o| clipper_dataplane::Change::Remove(o.key))
         .collect();
     for n in new {
-        if !old.iter().any(|o| o == n) {
-            changes.push(clipper_dataplane::Change::Upsert(n.clone()));
+        let prev = old.iter().find(|o| o.key == n.key);
+        if prev.is_some_and(|o| o == n) {
+            continue;
+        }
+        // Only endpoints changed: the proxy gets the difference, and its work follows the
+        // size of the change, not of the service.
+        match prev.and_then(|o| endpoint_delta(o, n)) {
+            Some(delta) => {
+                changes.push(clipper_dataplane::Change::Endpoints { key: n.key, delta });
+            }
+            None => changes.push(clipper_dataplane::Change::Upsert(n.clone())),
         }
     }
     changes
+}
+
+/// The endpoint changes that turn `old` into `new`, when nothing else differs and no address
+/// is listed twice (else `None`: the full spec goes instead).
+fn endpoint_delta(
+    old: &ServiceSpec,
+    new: &ServiceSpec,
+) -> Option<Vec<clipper_dataplane::service::EndpointChange>> {
+    use clipper_dataplane::service::EndpointChange;
+    if old.name != new.name
+        || old.balancer != new.balancer
+        || old.affinity_timeout != new.affinity_timeout
+    {
+        return None;
+    }
+    let before: HashMap<std::net::SocketAddr, &clipper_dataplane::service::Endpoint> =
+        old.endpoints.iter().map(|e| (e.addr, e)).collect();
+    if before.len() != old.endpoints.len() {
+        return None;
+    }
+    let mut listed = std::collections::HashSet::with_capacity(new.endpoints.len());
+    let mut delta = Vec::new();
+    for e in &new.endpoints {
+        if !listed.insert(e.addr) {
+            return None;
+        }
+        if before.get(&e.addr).is_none_or(|o| *o != e) {
+            delta.push(EndpointChange::Set(e.clone()));
+        }
+    }
+    delta.extend(
+        old.endpoints
+            .iter()
+            .filter(|o| !listed.contains(&o.addr))
+            .map(|o| EndpointChange::Remove(o.addr)),
+    );
+    Some(delta)
 }
 
 #[cfg(test)]
@@ -499,10 +545,37 @@ mod tests {
             2,
             "both addresses of the port get the new endpoints"
         );
-        assert!(
-            d.iter()
-                .all(|c| matches!(c, clipper_dataplane::Change::Upsert(_)))
-        );
+        // Only endpoints changed: the differences go, not the lists.
+        use clipper_dataplane::service::EndpointChange;
+        for (c, (b, a)) in d.iter().zip(before.iter().zip(&after)) {
+            let clipper_dataplane::Change::Endpoints { key, delta } = c else {
+                panic!("{c:?}")
+            };
+            assert_eq!(*key, a.key);
+            assert!(!delta.is_empty());
+            let mut eps = b.endpoints.clone();
+            for ch in delta {
+                match ch {
+                    EndpointChange::Set(e) => match eps.iter_mut().find(|x| x.addr == e.addr) {
+                        Some(x) => *x = e.clone(),
+                        None => eps.push(e.clone()),
+                    },
+                    EndpointChange::Remove(r) => eps.retain(|x| x.addr != *r),
+                }
+            }
+            let sorted = |mut v: Vec<clipper_dataplane::service::Endpoint>| {
+                v.sort_by_key(|e| e.addr);
+                v
+            };
+            assert_eq!(sorted(eps), sorted(a.endpoints.clone()));
+        }
+        // Anything else changed: the full spec.
+        let mut other = after.clone();
+        other[0].affinity_timeout = Some(SECOND);
+        assert!(matches!(
+            diff(&after, &other)[..],
+            [clipper_dataplane::Change::Upsert(_)]
+        ));
         let d = diff(&before, &[]);
         assert_eq!(d.len(), 2);
         assert!(

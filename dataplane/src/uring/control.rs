@@ -19,8 +19,100 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{LISTEN_BACKLOG, ProxyHandle};
-use crate::service::{Protocol, ServiceKey};
+use crate::service::{MaglevJob, Protocol, ServiceKey};
 use crate::table::{ApplyOutcome, Change};
+
+/// Builds Maglev tables off the data path and off `apply`'s caller: one thread, started with
+/// the first job, taking the latest job per table (earlier ones are dropped unbuilt). The
+/// threads serve with the previous table meanwhile (see `TableHandle::apply_deferred`).
+#[derive(Debug, Default)]
+pub(super) struct MaglevBuilder {
+    shared: std::sync::Arc<(Mutex<BuilderState>, parking_lot::Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct BuilderState {
+    queue: Vec<MaglevJob>,
+    busy: bool,
+    started: bool,
+    stop: bool,
+}
+
+impl MaglevBuilder {
+    /// Queues `jobs`, replacing queued ones they supersede.
+    fn submit(&self, jobs: Vec<MaglevJob>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let (lock, cv) = &*self.shared;
+        let mut st = lock.lock();
+        for j in jobs {
+            st.queue.retain(|q| !q.superseded_by(&j));
+            st.queue.push(j);
+        }
+        if !st.started {
+            st.started = true;
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("clipper-maglev".into())
+                .spawn(move || Self::work(&shared));
+            if spawned.is_err() {
+                // No thread: build here, as the table alone would.
+                st.started = false;
+                let jobs = std::mem::take(&mut st.queue);
+                drop(st);
+                for j in jobs {
+                    j.run();
+                }
+                cv.notify_all();
+                return;
+            }
+        }
+        cv.notify_all();
+    }
+
+    fn work(shared: &(Mutex<BuilderState>, parking_lot::Condvar)) {
+        let (lock, cv) = shared;
+        let mut st = lock.lock();
+        loop {
+            if st.stop {
+                return;
+            }
+            if st.queue.is_empty() {
+                cv.wait(&mut st);
+                continue;
+            }
+            let job = st.queue.remove(0);
+            st.busy = true;
+            drop(st);
+            job.run();
+            st = lock.lock();
+            st.busy = false;
+            cv.notify_all();
+        }
+    }
+
+    /// Blocks until every queued build has been installed (or `deadline`); returns whether
+    /// none is left.
+    fn wait_idle(&self, deadline: Instant) -> bool {
+        let (lock, cv) = &*self.shared;
+        let mut st = lock.lock();
+        while !st.queue.is_empty() || st.busy {
+            if cv.wait_until(&mut st, deadline).timed_out() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Drop for MaglevBuilder {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.shared;
+        lock.lock().stop = true;
+        cv.notify_all();
+    }
+}
 
 /// Longest [`ProxyHandle::apply`] waits for the threads to acknowledge new or closed
 /// listeners. A thread answers within one loop iteration (its eventfd wakes it); only a
@@ -128,6 +220,11 @@ pub struct ApplyReport {
     pub closed: Vec<ServiceKey>,
     /// Changes not (fully) carried out; the rest were.
     pub errors: Vec<ApplyError>,
+    /// Maglev tables handed to the builder thread: until it has installed them (see
+    /// [`ProxyHandle::wait_maglev_builds`]), their services balance with their previous
+    /// tables over the new eligible endpoints — endpoints that left or terminate get no new
+    /// connections, new ones none yet.
+    pub maglev_builds: usize,
 }
 
 impl ApplyReport {
@@ -418,6 +515,17 @@ impl ProxyHandle {
                     spec.key = key;
                     table_changes.push(Change::Upsert(spec));
                 }
+                Change::Endpoints { key, delta } => {
+                    // A key not served is counted by the table as missing.
+                    let key = match resolve_remove(served, key) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            report.errors.push(e);
+                            continue;
+                        }
+                    };
+                    table_changes.push(Change::Endpoints { key, delta });
+                }
                 Change::Remove(key) => {
                     let key = match resolve_remove(served, key) {
                         Ok(k) => k,
@@ -463,7 +571,12 @@ impl ProxyHandle {
 
         // 2. The table: new services are in it before any thread accepts on their sockets
         //    (which already listen, so early clients wait in the backlog).
-        report.table = self.table.apply(table_changes);
+        //    Maglev tables over changed candidates are built by the builder thread; the
+        //    previous tables serve meanwhile.
+        let (outcome, jobs) = self.table.apply_deferred(table_changes);
+        report.table = outcome;
+        report.maglev_builds = jobs.len();
+        self.maglev.submit(jobs);
 
         // 3. New listeners, and a barrier so that every thread has seen the table.
         if opened.is_empty() && closing.is_empty() {
@@ -510,6 +623,12 @@ impl ProxyHandle {
         }
         self.metrics().set_listeners(served.len() as u64);
         report
+    }
+
+    /// Waits until the Maglev tables of every `apply` so far are built and installed, at
+    /// most `timeout`; returns whether they are.
+    pub fn wait_maglev_builds(&self, timeout: Duration) -> bool {
+        self.maglev.wait_idle(Instant::now() + timeout)
     }
 
     /// Sends each thread its orders, plus, with `sync`, a table barrier; wakes the threads
