@@ -113,6 +113,10 @@ struct UpArgs {
     /// The address this node is reached at [default: the default route's source].
     #[arg(long)]
     node_ip: Option<std::net::IpAddr>,
+    /// How often node resource metrics are scraped for `kubectl top` (metrics.k8s.io),
+    /// e.g. 15s, 500ms [default: 15s].
+    #[arg(long)]
+    metric_resolution: Option<String>,
 }
 
 /// `clipper agent`'s flags.
@@ -329,6 +333,7 @@ fn main() -> ExitCode {
                     pod_bridge,
                     agent_port,
                     node_ip,
+                    metric_resolution,
                 } = *args;
                 let mut c = match &config {
                     Some(path) => up_config::UpConfig::load(path).map_err(anyhow::Error::msg)?,
@@ -349,7 +354,8 @@ fn main() -> ExitCode {
                     proxy_metrics_address,
                     pod_cidr,
                     pod_bridge,
-                    agent_port
+                    agent_port,
+                    metric_resolution
                 );
                 if node_ip.is_some() {
                     c.node_ip = node_ip;
@@ -579,6 +585,7 @@ fn store_choice(
 /// scheduler, the garbage collector, and the service proxy with the cluster DNS. The
 /// workload controllers and the node agent are not built yet.
 async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
+    let metric_resolution = c.metric_resolution().map_err(anyhow::Error::msg)?;
     let dns_ip = match c.cluster_dns {
         Some(ip) => ip,
         None => default_cluster_dns(&c.service_cidr)?,
@@ -652,6 +659,12 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         "clipper: API server listening on https://{} (QUIC node protocol on the same port over UDP)",
         running.addr
     );
+    // The metrics pipeline (metrics-server's part) runs in the API server's process.
+    let metrics = clipper_apiserver::metrics::start(running.server.clone(), metric_resolution);
+    say!(
+        "clipper: resource metrics scraped every {} (metrics.k8s.io, kubectl top)",
+        c.metric_resolution
+    );
     let (stop_scheduler, scheduler) = start_scheduler(&running, scheduler_config)?;
     say!(
         "clipper: scheduler running (profiles: {})",
@@ -695,6 +708,7 @@ async fn up(c: up_config::UpConfig) -> anyhow::Result<()> {
         Ok(Err(e)) => say_err!("clipper: the scheduler had stopped: {e}"),
         Err(e) => say_err!("clipper: the scheduler task failed: {e}"),
     }
+    drop(metrics);
     running.shutdown();
     say!("clipper: stopped");
     Ok(())

@@ -51,6 +51,9 @@ pub struct UpConfig {
     /// The address the node is reached at; none: the source address of the default
     /// route (127.0.0.1 without one).
     pub node_ip: Option<IpAddr>,
+    /// How often the metrics pipeline scrapes the nodes' resource metrics (`kubectl
+    /// top`), a duration such as `15s` (metrics-server's `--metric-resolution`).
+    pub metric_resolution: String,
 }
 
 impl Default for UpConfig {
@@ -75,6 +78,7 @@ impl Default for UpConfig {
             pod_bridge: "clipper-br0".into(),
             agent_port: 10250,
             node_ip: None,
+            metric_resolution: "15s".into(),
         }
     }
 }
@@ -131,8 +135,47 @@ impl UpConfig {
             ));
         }
         clipper_agent::cni::parse_cidr(&self.pod_cidr).map_err(|e| format!("pod-cidr: {e}"))?;
+        self.metric_resolution()?;
         Ok(())
     }
+
+    /// `metric-resolution` as a duration.
+    pub fn metric_resolution(&self) -> Result<std::time::Duration, String> {
+        let d = parse_duration(&self.metric_resolution)
+            .map_err(|e| format!("metric-resolution: {e}"))?;
+        if d < std::time::Duration::from_millis(100) {
+            return Err("metric-resolution must be at least 100ms".into());
+        }
+        Ok(d)
+    }
+}
+
+/// A duration as Go writes one, in whole units: `15s`, `500ms`, `1m30s`, `1h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 15s, 500ms or 1m30s");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = std::time::Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let millis = match &rest[..unit] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        total += std::time::Duration::from_millis(n.checked_mul(millis).ok_or_else(bad)?);
+        rest = &rest[unit..];
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -153,6 +196,18 @@ mod tests {
                     .starts_with(&format!("{key}:"))),
                 "the template documents {key}"
             );
+        }
+    }
+
+    #[test]
+    fn durations_parse_as_go_writes_them() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "15", "s", "1.5s", "-1s", "1d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 
@@ -185,6 +240,8 @@ mod tests {
             ("pod-cidr: 10.244.0.0/33", "pod-cidr"),
             ("pod-bridge: clipper0", "must differ"),
             ("agent-port: 70000", "invalid value"),
+            ("metric-resolution: soon", "metric-resolution"),
+            ("metric-resolution: 10ms", "at least 100ms"),
         ] {
             let e = UpConfig::parse(text).unwrap_err();
             assert!(e.contains(want), "{text:?}: {e}");

@@ -1,7 +1,7 @@
 //! The kubectl-compatible verbs of `clipper`: `get`, `apply`, `create`, `delete`, `patch`,
 //! `label`, `annotate`, `scale`, `cordon`, `uncordon`, `api-resources`, `events`,
-//! `describe`, `logs`, `exec`, `port-forward`, `edit`, `drain`, `config`, `explain` and
-//! `rollout` (restart, status, history, undo), with kubectl's meaning, flags, output and
+//! `describe`, `logs`, `exec`, `port-forward`, `edit`, `drain`, `config`, `explain`, `top`
+//! and `rollout` (restart, status, history, undo), with kubectl's meaning, flags, output and
 //! exit codes, over the REST client of `proto/client`; and kubeadm's `token`, with
 //! `join`.
 //!
@@ -15,8 +15,8 @@
 //!   annotate, scale, cordon, uncordon), `info.rs` (api-resources, events),
 //!   `describe.rs`, `logs.rs`, `exec.rs` (over a WebSocket), `portforward.rs` (SPDY in a
 //!   WebSocket), `edit.rs`, `drain.rs`, `config.rs` (the kubeconfig files, no server),
-//!   `explain.rs` (OpenAPI v3), `rollout.rs` and `token.rs` (token, join) — one verb
-//!   group each.
+//!   `explain.rs` (OpenAPI v3), `rollout.rs`, `top.rs` (node, pod; the Metrics API) and
+//!   `token.rs` (token, join) — one verb group each.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,6 +45,7 @@ mod output;
 mod portforward;
 mod rollout;
 mod token;
+mod top;
 
 pub use discovery::Discovery;
 
@@ -94,6 +95,8 @@ pub enum Verb {
     Edit(edit::EditArgs),
     /// Drain a node in preparation for maintenance (kubectl drain).
     Drain(drain::DrainArgs),
+    /// Display resource (CPU/memory) usage of nodes or pods (kubectl top).
+    Top(top::TopArgs),
     /// Manage bootstrap tokens for joining nodes (kubeadm token create|list|delete).
     Token(token::TokenArgs),
     /// Create a bootstrap token and print the `clipper agent` command that joins a host
@@ -183,6 +186,7 @@ pub fn run(verb: Verb) -> ExitCode {
             Verb::Explain(a) => explain::run(a).await,
             Verb::Edit(a) => edit::run(a).await,
             Verb::Drain(a) => drain::run(a).await,
+            Verb::Top(a) => top::run(a).await,
             Verb::Token(a) => token::run(a).await,
             Verb::Join(a) => token::join(a).await,
         }
