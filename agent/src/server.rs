@@ -398,7 +398,7 @@ async fn handle(
         };
     }
     if path == "/metrics/resource" {
-        if let Err(resp) = authorize(identity) {
+        if let Err(resp) = authorize_subresource(identity, "metrics") {
             return resp;
         }
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -496,6 +496,16 @@ async fn handle(
 /// 401 without a certificate, 403 unless it is the API server's or a master's.
 #[allow(clippy::result_large_err)]
 fn authorize(identity: Option<&Option<Identity>>) -> Result<(), Response<Body>> {
+    authorize_subresource(identity, "proxy")
+}
+
+/// [`authorize`], with kubelet's words for the node subresource the path maps to
+/// (`proxy` for logs and streams, `metrics` for `/metrics/...`).
+#[allow(clippy::result_large_err)]
+fn authorize_subresource(
+    identity: Option<&Option<Identity>>,
+    subresource: &str,
+) -> Result<(), Response<Body>> {
     let Some(identity) = identity else {
         return Err(text(StatusCode::UNAUTHORIZED, "Unauthorized"));
     };
@@ -509,7 +519,7 @@ fn authorize(identity: Option<&Option<Identity>>) -> Result<(), Response<Body>> 
     Err(text(
         StatusCode::FORBIDDEN,
         format!(
-            "Forbidden (user={}, verb=get, resource=nodes, subresource=proxy)",
+            "Forbidden (user={}, verb=get, resource=nodes, subresource={subresource})",
             id.user
         ),
     ))
@@ -955,6 +965,10 @@ mod tests {
         let someone = Some(pki.client("system:node:n1", &["system:nodes"]));
         let resp = get(server.addr(), someone, "/metrics/resource").await;
         assert_eq!(resp.status(), 403);
+        assert_eq!(
+            body(resp).await,
+            "Forbidden (user=system:node:n1, verb=get, resource=nodes, subresource=metrics)\n"
+        );
     }
 
     #[tokio::test]

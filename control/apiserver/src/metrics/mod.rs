@@ -42,6 +42,8 @@ pub const DEFAULT_RESOLUTION: Duration = Duration::from_secs(15);
 pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest `/metrics/resource` body read (a few hundred bytes per container).
 pub const MAX_SCRAPE_BYTES: usize = 16 * 1024 * 1024;
+/// Nodes scraped at once (one connection each); the rest wait for the next batch.
+pub const MAX_CONCURRENT_SCRAPES: usize = 64;
 
 fn group_version() -> String {
     format!("{GROUP}/{VERSION}")
@@ -335,8 +337,9 @@ async fn scrape(server: &Server, node: &Node) -> Result<store::Batch, String> {
     Ok(store::decode(&samples, now_ms()))
 }
 
-/// One round: every Ready node scraped at once; nodes that are gone, not ready or whose
-/// scrape failed are forgotten (their metrics are not reported), as metrics-server does.
+/// One round: every Ready node scraped, `MAX_CONCURRENT_SCRAPES` at a time; nodes that
+/// are gone, not ready or whose scrape failed are forgotten (their metrics are not
+/// reported), as metrics-server does.
 pub async fn scrape_all(server: &Server) -> Result<(), ApiError> {
     let served = server
         .api
@@ -370,13 +373,18 @@ pub async fn scrape_all(server: &Server) -> Result<(), ApiError> {
     }
     let names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
     server.metrics.retain(|n| names.iter().any(|m| m == n));
-    let results = futures_util::future::join_all(nodes.iter().map(|(name, node)| async move {
-        let r = tokio::time::timeout(SCRAPE_TIMEOUT, scrape(server, node))
-            .await
-            .unwrap_or_else(|_| Err("timed out".into()));
-        (name, r)
-    }))
-    .await;
+    let mut results = Vec::with_capacity(nodes.len());
+    for chunk in nodes.chunks(MAX_CONCURRENT_SCRAPES) {
+        results.extend(
+            futures_util::future::join_all(chunk.iter().map(|(name, node)| async move {
+                let r = tokio::time::timeout(SCRAPE_TIMEOUT, scrape(server, node))
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".into()));
+                (name, r)
+            }))
+            .await,
+        );
+    }
     for (name, result) in results {
         match result {
             Ok(batch) => server.metrics.ingest(name, batch),
