@@ -109,6 +109,8 @@ struct Opts {
     machine: String,
     /// `--only churn`: the endpoint-churn section alone (its own results file).
     only_churn: bool,
+    /// `--only udp`: the UDP section alone (its own results file).
+    only_udp: bool,
     /// Endpoints of the churn service.
     churn_endpoints: usize,
     /// Length of each churn run (whole seconds: wrk's unit).
@@ -145,6 +147,7 @@ fn parse_args() -> Result<Opts> {
         load_cpus: load_default,
         machine: machine_summary(),
         only_churn: false,
+        only_udp: false,
         churn_endpoints: CHURN_ENDPOINTS,
         churn_seconds: CHURN_SECONDS,
         churn_baseline: true,
@@ -183,7 +186,8 @@ fn parse_args() -> Result<Opts> {
             }
             "--only" => match args.next().as_deref() {
                 Some("churn") => o.only_churn = true,
-                other => bail!("--only takes `churn` or `apply`, not {other:?}"),
+                Some("udp") => o.only_udp = true,
+                other => bail!("--only takes `churn`, `udp` or `apply`, not {other:?}"),
             },
             "--churn-endpoints" => {
                 o.churn_endpoints = args.next().context("--churn-endpoints N")?.parse()?;
@@ -206,6 +210,13 @@ fn parse_args() -> Result<Opts> {
     }
     if o.reps == 0 {
         bail!("--reps must be at least 1");
+    }
+    if o.only_udp {
+        // As the churn section: a file of its own.
+        o.plot = None;
+        if !out_given && !o.quick {
+            o.out = Some(results.join("proxy-udp.md"));
+        }
     }
     if o.only_churn {
         // The churn section alone has a file of its own and leaves proxy.md as it is.
@@ -1183,6 +1194,31 @@ fn churn_spec_with(
     }
 }
 
+/// One [`ChurnStep`] as Clipper's control loop hands it over: the endpoint changes alone
+/// (`Change::Endpoints`; dataplane/proxyd derives them by diffing the lists it holds).
+fn churn_delta(step: &ChurnStep, port: u16) -> Vec<clipper_dataplane::service::EndpointChange> {
+    use clipper_dataplane::service::{Conditions, Endpoint, EndpointChange};
+    let ep = |id: &u32, conditions| Endpoint {
+        addr: churn_addr(*id, port),
+        weight: 1,
+        conditions,
+    };
+    step.removed
+        .iter()
+        .map(|id| EndpointChange::Remove(churn_addr(*id, port)))
+        .chain(
+            step.drained
+                .iter()
+                .map(|id| EndpointChange::Set(ep(id, Conditions::SERVING_TERMINATING))),
+        )
+        .chain(
+            step.added
+                .iter()
+                .map(|id| EndpointChange::Set(ep(id, Conditions::READY))),
+        )
+        .collect()
+}
+
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -1234,7 +1270,9 @@ fn serve_clipper_churn(a: &[String]) -> Result<()> {
         threads.parse()?,
         clipper_dataplane::DriverOptions::default(),
     )?;
-    let report = handle.apply([Change::Upsert(churn_spec(&set, listen, port))]);
+    let spec = churn_spec(&set, listen, port);
+    let key = spec.key;
+    let report = handle.apply([Change::Upsert(spec)]);
     if let Some(e) = report.errors.first() {
         bail!("serving the churn service: {e}");
     }
@@ -1254,12 +1292,12 @@ fn serve_clipper_churn(a: &[String]) -> Result<()> {
                 std::thread::sleep(wait);
             }
             let b0 = Instant::now();
-            set.step();
-            let spec = churn_spec(&set, listen, port);
+            let step = set.step();
+            let delta = churn_delta(&step, port);
             let build = b0.elapsed();
             let c0 = thread_cpu();
             let a0 = Instant::now();
-            let report = handle.apply([Change::Upsert(spec)]);
+            let report = handle.apply([Change::Endpoints { key, delta }]);
             let latency = a0.elapsed();
             let cpu = thread_cpu().saturating_sub(c0);
             writeln!(
@@ -1282,6 +1320,15 @@ fn serve_clipper_churn(a: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// How [`apply_micro`] hands an update over.
+#[derive(Clone, Copy, PartialEq)]
+enum ApplyForm {
+    /// `Change::Endpoints`: the changed endpoints only (what dataplane/proxyd sends).
+    Delta,
+    /// `Change::Upsert`: the full endpoint list (the form before deltas existed).
+    FullList,
+}
+
 /// `apply` alone, without load: one variant of the sequence of updates.
 struct ApplyMicro {
     /// What the service is and how much of it each update changes.
@@ -1295,6 +1342,9 @@ struct ApplyMicro {
     /// Per update: `apply`'s wall time and the calling thread's CPU time, µs.
     wall_us: Vec<f64>,
     cpu_us: Vec<f64>,
+    /// Maglev services: per update, from calling `apply` to the new table installed by the
+    /// builder thread (`ProxyHandle::wait_maglev_builds`), µs.
+    table_in_us: Vec<f64>,
 }
 
 /// Updates measured per variant of [`apply_micro`] (after [`APPLY_MICRO_WARMUP`] unmeasured
@@ -1305,13 +1355,15 @@ const APPLY_MICRO_WARMUP: usize = 5;
 
 /// `apply` of the churn sequence with nothing else running: a proxy with one thread and no
 /// traffic (or the table alone where io_uring is missing), the calling thread timing each
-/// `apply([Change::Upsert(spec)])` — wall and thread CPU. The spec is built before the clock
-/// starts, as in the churn runs.
+/// `apply` of the change in `form` — wall and thread CPU, and for a Maglev service the time
+/// until its new table is in. The change is built before the clock starts, as in the churn
+/// runs.
 fn apply_micro(
     label: &str,
     endpoints: usize,
     per_update: usize,
     affinity: bool,
+    form: ApplyForm,
     updates: usize,
 ) -> Result<ApplyMicro> {
     use clipper_dataplane::Change;
@@ -1330,18 +1382,28 @@ fn apply_micro(
     } else {
         (None, Some(clipper_dataplane::TableHandle::default()))
     };
-    let apply = |spec| -> Result<()> {
+    let apply = |change: Change| -> Result<()> {
         if let Some(h) = &handle {
-            let report = h.apply([Change::Upsert(spec)]);
+            let report = h.apply([change]);
             if let Some(e) = report.errors.first() {
                 bail!("apply: {e}");
             }
         } else if let Some(t) = &table {
-            t.apply([Change::Upsert(spec)]);
+            t.apply([change]);
         }
         Ok(())
     };
-    apply(churn_spec_with(&set, listen, port, affinity))?;
+    let first = churn_spec_with(&set, listen, port, affinity);
+    let mut key = first.key;
+    if let Some(h) = &handle {
+        let report = h.apply([Change::Upsert(first)]);
+        if let Some(e) = report.errors.first() {
+            bail!("apply: {e}");
+        }
+        key.addr = report.listen_addr("churn").context("churn listener")?;
+    } else {
+        apply(Change::Upsert(first))?;
+    }
     let mut m = ApplyMicro {
         label: label.to_string(),
         endpoints,
@@ -1349,18 +1411,43 @@ fn apply_micro(
         driver,
         wall_us: Vec::with_capacity(updates),
         cpu_us: Vec::with_capacity(updates),
+        table_in_us: Vec::new(),
     };
     for k in 0..APPLY_MICRO_WARMUP + updates {
-        set.step();
-        let spec = churn_spec_with(&set, listen, port, affinity);
+        let step = set.step();
+        let change = match form {
+            ApplyForm::Delta => Change::Endpoints {
+                key,
+                delta: churn_delta(&step, port),
+            },
+            ApplyForm::FullList => {
+                let mut spec = churn_spec_with(&set, listen, port, affinity);
+                spec.key = key;
+                Change::Upsert(spec)
+            }
+        };
         let c0 = thread_cpu();
         let a0 = Instant::now();
-        apply(spec)?;
+        apply(change)?;
         let wall = a0.elapsed();
         let cpu = thread_cpu().saturating_sub(c0);
+        // The Maglev table (built on the proxy's builder thread) is waited for before the next
+        // update, so that updates do not pile up behind it.
+        let table_in = match &handle {
+            Some(h) if affinity.is_some() => {
+                if !h.wait_maglev_builds(Duration::from_secs(10)) {
+                    bail!("Maglev build not done within 10 s");
+                }
+                Some(a0.elapsed())
+            }
+            _ => None,
+        };
         if k >= APPLY_MICRO_WARMUP {
             m.wall_us.push(wall.as_secs_f64() * 1e6);
             m.cpu_us.push(cpu.as_secs_f64() * 1e6);
+            if let Some(t) = table_in {
+                m.table_in_us.push(t.as_secs_f64() * 1e6);
+            }
         }
     }
     if let Some(h) = handle {
@@ -1377,24 +1464,35 @@ fn apply_micro_all(endpoints: usize) -> Result<Vec<ApplyMicro>> {
     let one = (endpoints / 100).max(1);
     Ok(vec![
         apply_micro(
-            "round robin, 10 % each way",
+            "round robin, 10 % each way, delta",
             endpoints,
             ten,
             false,
+            ApplyForm::Delta,
             APPLY_MICRO_UPDATES,
         )?,
         apply_micro(
-            "round robin, 1 % each way",
+            "round robin, 1 % each way, delta",
             endpoints,
             one,
             false,
+            ApplyForm::Delta,
             APPLY_MICRO_UPDATES,
         )?,
         apply_micro(
-            "ClientIP affinity (Maglev table), 10 % each way",
+            "round robin, 10 % each way, full list (`Upsert`)",
+            endpoints,
+            ten,
+            false,
+            ApplyForm::FullList,
+            APPLY_MICRO_UPDATES,
+        )?,
+        apply_micro(
+            "ClientIP affinity (Maglev table), 10 % each way, delta",
             endpoints,
             ten,
             true,
+            ApplyForm::Delta,
             APPLY_MICRO_MAGLEV_UPDATES,
         )?,
     ])
@@ -1412,8 +1510,17 @@ fn apply_micro_section(ms: &[ApplyMicro]) -> String {
         "wall p99",
         "CPU p50",
         "CPU p99",
+        "new Maglev table in, p50",
+        "… p99",
     ]);
     for m in ms {
+        let table_in = |p: f64| {
+            if m.table_in_us.is_empty() {
+                "–".to_string()
+            } else {
+                fmt_us(clipper_perf::percentile(&m.table_in_us, p))
+            }
+        };
         t.row_text(
             &m.label,
             &[
@@ -1424,6 +1531,8 @@ fn apply_micro_section(ms: &[ApplyMicro]) -> String {
                 fmt_us(clipper_perf::percentile(&m.wall_us, 99.0)),
                 fmt_us(median(&m.cpu_us)),
                 fmt_us(clipper_perf::percentile(&m.cpu_us, 99.0)),
+                table_in(50.0),
+                table_in(99.0),
             ],
         );
     }
@@ -2351,16 +2460,18 @@ fn churn_section(c: &ChurnResults, o: &Opts) -> String {
         reps = o.reps,
     );
     md += "How an update reaches each proxy, and what its update latency spans:\n\n";
-    md += "- **Clipper**: `ProxyHandle::apply([Change::Upsert(spec)])` with the full endpoint \
-           list, as the control loop in dataplane/proxyd does, called in the proxy's process \
-           (on the proxy core, beside the worker thread). For a change of endpoints only, \
-           `apply` compiles the service from its previous version (eligible set; the stats of \
-           endpoints that stayed taken over, only added and removed ones registered or \
-           dropped), swaps the table \
-           (arc-swap) and wakes the threads without waiting for them: every accept loads the \
-           table afresh, so once `apply` has returned, the next new connection on every thread \
-           is balanced over the new list. The figure is `apply`'s wall time; building the list \
-           before it is not included (shown below).\n";
+    md += "- **Clipper**: `ProxyHandle::apply([Change::Endpoints { key, delta }])` with the \
+           changed endpoints only (removed, set terminating, added), as the control loop in \
+           dataplane/proxyd sends them (it diffs the lists it holds), called in the proxy's \
+           process (on the proxy core, beside the worker thread). `apply` makes the next \
+           version of the service from the previous one with O(1) work per changed endpoint \
+           (`Service::apply_delta`: the eligible set and the address index updated in place \
+           of a copy; stats of the endpoints that stayed kept, only added and removed ones \
+           registered or dropped), swaps the table (arc-swap) and wakes the threads without \
+           waiting for them: every accept loads the table afresh, so once `apply` has \
+           returned, the next new connection on every thread is balanced over the new list. \
+           The figure is `apply`'s wall time; building the change list before it is not \
+           included (shown below).\n";
     md += &format!(
         "- **HAProxy**: a backend of {} pre-declared server slots with `balance random` (power \
          of two choices; `roundrobin` is limited by design to 4,095 active servers, and \
@@ -2448,12 +2559,18 @@ fn churn_section(c: &ChurnResults, o: &Opts) -> String {
             "\n### Clipper's `apply` alone (no load)\n\nBefore the runs, in the bench process \
              (on the load cores): a proxy with one thread and no traffic, one service of {n} \
              endpoints, and the churn runs' sequence of updates applied back to back by \
-             `ProxyHandle::apply([Change::Upsert(spec)])`, each timed by the calling thread \
-             (wall and thread CPU; building the spec not included) — what an update costs \
-             when the core is not shared with a busy worker. Also a smaller update (1 % each \
-             way) and the same update of a service with ClientIP affinity, whose Maglev table \
-             is rebuilt whenever its candidates change (O(table size): 100 slots per \
-             endpoint). Reproduce with `cargo run --release -p clipper-perf --bin proxy-bench \
+             `ProxyHandle::apply`, each timed by the calling thread (wall and thread CPU; \
+             building the change not included) — what an update costs when the core is not \
+             shared with a busy worker. As a delta (`Change::Endpoints`, what proxyd sends), \
+             also for a smaller update (1 % each way); as the full list \
+             (`Change::Upsert(spec)`, the only form before deltas) for comparison; and the \
+             delta of a service with ClientIP affinity, whose Maglev table is rebuilt whenever \
+             its candidates change (O(table size): 100 slots per endpoint) on the proxy's \
+             builder thread: `apply` returns once the table is swapped (removed and terminating \
+             endpoints get no new connections from then on, the previous Maglev table serving \
+             the rest); the last columns time from calling `apply` to the new Maglev table \
+             installed (`ProxyHandle::wait_maglev_builds`), when new endpoints start to get \
+             their share. Reproduce with `cargo run --release -p clipper-perf --bin proxy-bench \
              -- --only apply`.\n\n"
         );
         md += &apply_micro_section(&c.apply_alone);
@@ -2618,8 +2735,9 @@ fn churn_section(c: &ChurnResults, o: &Opts) -> String {
     md += "- **Requests/s** are the medians of the runs' wrk results; keep-alive connections \
            pick a backend once, at connect, so churn reaches them only through the proxy's \
            CPU and locks, while every new connection is balanced over the current list. Clipper's \
-           and nginx's round robin walk the whole eligible list per new connection (O(n) \
-           with n endpoints); HAProxy's random draws two servers from a hash tree (O(log n)). \
+           round robin is a cursor over the eligible list (O(1) per new connection), nginx's \
+           walks the whole list (O(n) with n endpoints); HAProxy's random draws two servers \
+           from a hash tree (O(log n)). \
            The balancers differ (round robin vs power of two choices), so requests/s compare \
            proxies, not algorithms. nginx after a reload: the keep-alive connections stay with \
            the old worker while new connections go to the new one, so two processes share the \
@@ -2891,6 +3009,27 @@ fn report(r: &Results, o: &Opts, versions: &str) -> String {
     }
     md += &t.markdown();
 
+    md += &udp_section(r);
+
+    if let Some(c) = &r.churn {
+        md += "\n";
+        md += &churn_section(c, o);
+    }
+
+    md += "\n## Targets of issue #6, as measured here\n\n";
+    md += &targets(r);
+    if !r.skipped.is_empty() {
+        md += "\n## Skipped\n\n";
+        for s in &r.skipped {
+            md += &format!("- {s}\n");
+        }
+    }
+    md
+}
+
+/// The UDP table: datagrams/s per path, against nginx.
+fn udp_section(r: &Results) -> String {
+    let mut md = String::new();
     md += &format!(
         "\n## UDP ({UDP_PAYLOAD_BYTES}-byte datagrams, {UDP_FLOWS} flows, one sending thread)\n\n"
     );
@@ -2917,20 +3056,36 @@ fn report(r: &Results, o: &Opts, versions: &str) -> String {
         }
     }
     md += &t.markdown();
+    md
+}
 
-    if let Some(c) = &r.churn {
-        md += "\n";
-        md += &churn_section(c, o);
-    }
-
-    md += "\n## Targets of issue #6, as measured here\n\n";
-    md += &targets(r);
-    if !r.skipped.is_empty() {
-        md += "\n## Skipped\n\n";
-        for s in &r.skipped {
-            md += &format!("- {s}\n");
-        }
-    }
+/// The report of `--only udp`: the UDP section with the run's circumstances.
+fn udp_report(r: &Results, o: &Opts) -> String {
+    let mut md = String::new();
+    md += "# Service proxy benchmark: UDP (Clipper vs nginx stream)\n\n";
+    md += &format!(
+        "Generated by `cargo run --release -p clipper-perf --bin proxy-bench -- --only udp` \
+         (perf/src/bin/proxy-bench.rs; this run: `proxy-bench {}`). The full run (without \
+         `--only`) puts the same section into proxy.md.\n\n",
+        o.args
+    );
+    md += &format!("- Machine: {} (`nproc`: {})\n", o.machine, o.nproc);
+    md += &format!(
+        "- 1-minute load average at start / end of the run: {} / {} (the machine is shared: \
+         other builds and benchmarks may run); bench and proxies at nice {}\n",
+        r.load_start,
+        r.load_end,
+        if r.niced { BENCH_NICE } else { 0 }
+    );
+    md += &format!(
+        "- Proxy cores {:?}, the sending thread and the sink on cores {:?}; medians of {} \
+         runs of {:.1} s each, paths interleaved. All traffic on 127.0.0.0/8.\n",
+        o.proxy_cpus,
+        o.load_cpus,
+        o.reps,
+        o.udp.as_secs_f64()
+    );
+    md += &udp_section(r);
     md
 }
 
@@ -3209,7 +3364,9 @@ fn bench() -> Result<()> {
     if !o.only_churn {
         run_main(&o, dir.path(), &lua, nofile, &tools, &mut r)?;
     }
-    if http_ok {
+    if o.only_udp {
+        // The UDP section alone: no churn runs.
+    } else if http_ok {
         r.churn = Some(run_churn(&o, dir.path(), &lua, nofile)?);
     } else {
         r.skipped
@@ -3223,7 +3380,9 @@ fn bench() -> Result<()> {
         .map(|(t, a)| version(t, a))
         .collect::<Vec<_>>()
         .join("; ");
-    let md = if o.only_churn {
+    let md = if o.only_udp {
+        udp_report(&r, &o)
+    } else if o.only_churn {
         churn_report(&r, &o, &versions)
     } else {
         report(&r, &o, &versions)
@@ -3359,6 +3518,11 @@ fn run_main(
         &KEEPALIVE_CONNECTIONS
     };
     let bulk_streams: &[usize] = if o.quick { &[1] } else { &BULK_STREAMS };
+    let (keepalive_conns, bulk_streams) = if o.only_udp {
+        (&[][..], &[][..])
+    } else {
+        (keepalive_conns, bulk_streams)
+    };
     for rep in 0..o.reps {
         eprintln!("proxy-bench: repetition {}/{}", rep + 1, o.reps);
         for &c in keepalive_conns {
@@ -3385,7 +3549,7 @@ fn run_main(
             }
         }
         // The quick run leaves out new connections (seconds of TIME_WAIT churn for CI).
-        for (p, e) in endpoints.iter().filter(|_| !o.quick) {
+        for (p, e) in endpoints.iter().filter(|_| !o.quick && !o.only_udp) {
             let Some(addr) = e.http else { continue };
             let h = wrk(
                 addr,
