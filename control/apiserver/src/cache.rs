@@ -7,8 +7,10 @@
 //!   applying events — no lock on the read path.
 //! - Events go into a bounded history (for watches that resume from a revision) and a
 //!   broadcast channel (for live watchers). A watcher that falls more than
-//!   [`BROADCAST_BATCHES`] batches behind is ended with a reason; it resumes from its last
-//!   revision or relists on 410.
+//!   [`BROADCAST_BATCHES`] batches behind the broadcast catches up from the history, a
+//!   chunk at a time, and rejoins the broadcast; only one that falls behind the history
+//!   itself is ended, with 410, and relists. A consumer that stops reading is the
+//!   transport's to cut off (its writes are bounded and time out).
 //! - Each object is decoded once when it arrives (for its labels and selectable fields);
 //!   its JSON is encoded at most once, on first use, and shared by every list and HTTP
 //!   watcher; its stored rkyv bytes are shared by reference, never copied per watcher.
@@ -32,10 +34,10 @@ use crate::status::ApiError;
 
 /// Events kept for watches that resume from a revision (Kubernetes' watch cache keeps
 /// up to 100×1024; with a few thousand writes/s this is tens of seconds of history).
-pub const HISTORY_EVENTS: usize = 100_000;
+pub const HISTORY_EVENTS: usize = if cfg!(test) { 100 } else { 100_000 };
 /// Batches buffered for live watchers; a watcher further behind is ended (memory stays
 /// bounded whatever the watcher count).
-pub const BROADCAST_BATCHES: usize = 1024;
+pub const BROADCAST_BATCHES: usize = if cfg!(test) { 8 } else { 1024 };
 /// Keys read per page when (re)loading a resource from the store.
 pub const LOAD_PAGE: usize = 10_000;
 /// How long a consistent read waits for the cache to catch up before giving up.
@@ -229,14 +231,21 @@ struct History {
     /// Every event with a revision above this is in `events` (or is newer).
     start: Revision,
     tx: broadcast::Sender<Batch>,
+    /// Bumped whenever `tx` is replaced (a reload or shutdown ends every watcher): a
+    /// watcher catching up from the history must not rejoin a later channel.
+    generation: u64,
 }
+
+/// Events a watcher that fell behind the broadcast copies from the history at a time
+/// (pointers: a lagging watcher holds at most this many more than a live one).
+const CATCH_UP_CHUNK: usize = 256;
 
 /// The cache of one resource.
 pub struct ResourceCache {
     pub codec: Arc<Codec>,
     pub prefix: Bytes,
     snapshot: ArcSwap<Snapshot>,
-    history: Mutex<History>,
+    history: Arc<Mutex<History>>,
     revision: watch::Sender<Revision>,
     progress: Notify,
     shutdown: Notify,
@@ -255,11 +264,12 @@ impl ResourceCache {
             codec,
             prefix,
             snapshot: ArcSwap::from_pointee(snapshot),
-            history: Mutex::new(History {
+            history: Arc::new(Mutex::new(History {
                 events: VecDeque::new(),
                 start: revision,
+                generation: 0,
                 tx,
-            }),
+            })),
             revision: watch::channel(revision).0,
             progress: Notify::new(),
             shutdown: Notify::new(),
@@ -341,8 +351,12 @@ impl ResourceCache {
             }
         };
         let rx = h.tx.subscribe();
+        let generation = h.generation;
         drop(h);
         Ok(Watcher {
+            history: self.history.clone(),
+            generation,
+            catching_up: false,
             filter,
             prefix: self.prefix.clone(),
             initial,
@@ -424,7 +438,9 @@ async fn feed(c: Arc<ResourceCache>, store: Arc<AnyStore>, mut stream: clipper_s
             }
             _ = c.shutdown.notified() => {
                 // Replacing the channel ends every watcher.
-                c.history.lock().tx = broadcast::channel(1).0;
+                let mut h = c.history.lock();
+                h.tx = broadcast::channel(1).0;
+                h.generation += 1;
                 return;
             }
         };
@@ -475,6 +491,7 @@ async fn reload(c: &ResourceCache, store: &AnyStore) -> Option<clipper_store::Wa
             // a new channel ends them.
             let (tx, _) = broadcast::channel(BROADCAST_BATCHES);
             h.tx = tx;
+            h.generation += 1;
             h.events.clear();
             h.start = revision;
             c.snapshot.store(Arc::new(snap));
@@ -582,6 +599,11 @@ pub enum WatchItem {
 
 /// One watch, pulled by the transport (HTTP chunked JSON, QUIC frames).
 pub struct Watcher {
+    history: Arc<Mutex<History>>,
+    /// The history's channel generation `rx` belongs to.
+    generation: u64,
+    /// Fell behind the broadcast: reading the history until caught up.
+    catching_up: bool,
     filter: Filter,
     prefix: Bytes,
     initial: Option<Arc<Snapshot>>,
@@ -630,16 +652,22 @@ impl Watcher {
             // 2. Replayed history, then live batches.
             let ev = match self.replay.pop_front().or_else(|| self.pending.pop_front()) {
                 Some(ev) => ev,
+                None if self.catching_up => {
+                    if let Err(e) = self.catch_up() {
+                        return e;
+                    }
+                    continue;
+                }
                 None => match self.rx.recv().await {
                     Ok(batch) => {
                         self.pending.extend(batch.iter().cloned());
                         continue;
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        return Some(WatchItem::Error(ApiError::gone(format!(
-                            "watch channel fell behind by {n} batches; resume from resourceVersion {}",
-                            self.last_revision
-                        ))));
+                    // The broadcast's buffer moved past this watcher: what it missed is
+                    // in the history.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.catching_up = true;
+                        continue;
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
@@ -652,6 +680,34 @@ impl Watcher {
                 return Some(item);
             }
         }
+    }
+
+    /// Copies the next chunk of the history after the last revision delivered into
+    /// `replay`; at the history's end, rejoins the broadcast (under the history's lock,
+    /// so no batch falls between the two). `Err`: the item that ends the watch — 410 when
+    /// the history no longer holds the next event, the end when the channel was replaced.
+    fn catch_up(&mut self) -> Result<(), Option<WatchItem>> {
+        let h = self.history.lock();
+        if h.generation != self.generation {
+            return Err(None);
+        }
+        if self.last_revision < h.start {
+            return Err(Some(WatchItem::Error(ApiError::gone(format!(
+                "watch fell behind the watch cache's history: resourceVersion {} is older than {}",
+                self.last_revision,
+                h.start + 1
+            )))));
+        }
+        let from = h
+            .events
+            .partition_point(|e| e.revision() <= self.last_revision);
+        let to = (from + CATCH_UP_CHUNK).min(h.events.len());
+        self.replay.extend(h.events.range(from..to).cloned());
+        if to == h.events.len() {
+            self.rx = h.tx.subscribe();
+            self.catching_up = false;
+        }
+        Ok(())
     }
 
     /// Applies the filter with Kubernetes' transition rules: an update that moves an
@@ -678,5 +734,90 @@ impl Watcher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clipper_store::embedded::EmbeddedStore;
+
+    const PREFIX: &[u8] = b"/registry/example.com/widgets/";
+
+    async fn cache_over_a_store(dir: &std::path::Path) -> (Arc<AnyStore>, Arc<ResourceCache>) {
+        let store = Arc::new(AnyStore::from(EmbeddedStore::open(dir).expect("store")));
+        let codec = Arc::new(Codec::dynamic("example.com/v1", "Widget"));
+        let cache = ResourceCache::start(store.clone(), codec, Bytes::from_static(PREFIX))
+            .await
+            .expect("cache");
+        (store, cache)
+    }
+
+    /// Creates the widgets `names` one after another, each in a batch of its own (the cache has
+    /// applied a write before the next is made); their revisions.
+    async fn create_widgets(
+        store: &AnyStore,
+        cache: &ResourceCache,
+        names: std::ops::Range<usize>,
+    ) -> Vec<Revision> {
+        let codec = Codec::dynamic("example.com/v1", "Widget");
+        let mut revisions = Vec::new();
+        for i in names {
+            let body = format!(
+                r#"{{"apiVersion":"example.com/v1","kind":"Widget","metadata":{{"name":"w{i}"}}}}"#
+            );
+            let value = codec.decode_json(body.as_bytes()).expect("decode").value;
+            let key = Bytes::from([PREFIX, format!("w{i}").as_bytes()].concat());
+            let bytes = value.encode().expect("encode").into_bytes();
+            let rev = store.create(key, bytes, 0).await.expect("create");
+            cache.wait_fresh(rev).await.expect("fresh");
+            revisions.push(rev);
+        }
+        revisions
+    }
+
+    async fn next_event(w: &mut Watcher) -> Result<Revision, String> {
+        match tokio::time::timeout(Duration::from_secs(10), w.next()).await {
+            Ok(Some(WatchItem::Event(EventType::Added, obj))) => Ok(obj.revision),
+            Ok(Some(WatchItem::Error(e))) => Err(e.message),
+            Ok(other) => Err(format!("unexpected {other:?}")),
+            Err(_) => Err("no event within 10 s".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watcher_behind_the_broadcast_catches_up_from_the_history() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, cache) = cache_over_a_store(dir.path()).await;
+        let mut w = cache
+            .watch(Filter::default(), Some(cache.revision()), false)
+            .expect("watch");
+        // Five times the broadcast's buffer, well within the history.
+        let n = BROADCAST_BATCHES * 5;
+        assert!(n < HISTORY_EVENTS);
+        let written = create_widgets(&store, &cache, 0..n).await;
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            seen.push(next_event(&mut w).await.expect("every event, in order"));
+        }
+        assert_eq!(seen, written);
+        // Caught up, it is back on the broadcast: the next write arrives live.
+        let more = create_widgets(&store, &cache, n..n + 1).await;
+        assert_eq!(next_event(&mut w).await, Ok(more[0]));
+    }
+
+    #[tokio::test]
+    async fn a_watcher_behind_the_history_is_ended_with_410() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, cache) = cache_over_a_store(dir.path()).await;
+        let mut w = cache
+            .watch(Filter::default(), Some(cache.revision()), false)
+            .expect("watch");
+        create_widgets(&store, &cache, 0..HISTORY_EVENTS + 10).await;
+        let err = next_event(&mut w).await.expect_err("410");
+        assert!(
+            err.contains("fell behind the watch cache's history"),
+            "{err}"
+        );
     }
 }
