@@ -44,28 +44,51 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often an idle watch gets a bookmark, so a resumed watch starts close to now.
 pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The running QUIC endpoint.
+/// The running QUIC endpoints (one per worker).
 pub struct QuicHandle {
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl QuicHandle {
-    /// Closes every connection and waits for the endpoint's thread.
+    /// Closes every connection and waits for the endpoints' threads.
     pub fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
-/// Binds UDP `addr` and serves the node protocol on one thread of its own.
+/// Binds `workers` SO_REUSEPORT UDP sockets on `addr` (the first fixes the port when
+/// `addr` asks for port 0).
+fn bind_sockets(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut out = Vec::with_capacity(workers);
+    let mut bound = addr;
+    for _ in 0..workers {
+        let socket = Socket::new(Domain::for_address(bound), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&bound.into())?;
+        let socket: std::net::UdpSocket = socket.into();
+        bound = socket.local_addr()?;
+        out.push(socket);
+    }
+    Ok(out)
+}
+
+/// Serves the node protocol on UDP `addr` with `workers` endpoints, each on a thread of
+/// its own pinned to a core, as the HTTPS workers are. The kernel spreads clients over
+/// the SO_REUSEPORT sockets by their address and port, so every packet of a connection
+/// reaches the endpoint that holds it; a connection's encryption, packetization and
+/// streams then run on that endpoint's core only.
 pub fn serve(
     server: Arc<Server>,
     mut tls: rustls::ServerConfig,
     addr: SocketAddr,
+    workers: usize,
 ) -> std::io::Result<QuicHandle> {
     tls.alpn_protocols = vec![wire::ALPN.to_vec()];
     tls.max_early_data_size = 0;
@@ -82,56 +105,90 @@ pub fn serve(
                 .map_err(|_| std::io::Error::other("idle timeout out of range"))?,
         ));
     config.transport_config(Arc::new(transport));
-    let socket = std::net::UdpSocket::bind(addr)?;
-    let bound = socket.local_addr()?;
+    let workers = workers.max(1);
+    let sockets = bind_sockets(addr, workers)?;
+    let bound = sockets[0].local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("api-quic".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Shared by the endpoints: MAX_CONNECTIONS is the server's bound, not each one's.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut threads = Vec::with_capacity(workers);
+    let mut ready = Vec::with_capacity(workers);
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        ready.push(ready_rx);
+        let core = cores.get(i % cores.len().max(1)).copied();
+        let (server, config, stop_rx, slots) = (
+            server.clone(),
+            config.clone(),
+            stop_rx.clone(),
+            slots.clone(),
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("api-quic-{i}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
                 }
-            };
-            rt.block_on(async move {
-                let endpoint = match quinn::Endpoint::new(
-                    quinn::EndpointConfig::default(),
-                    Some(config),
-                    socket,
-                    Arc::new(quinn::TokioRuntime),
-                ) {
-                    Ok(e) => e,
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(()));
-                accept_loop(server, endpoint, stop_rx).await;
+                rt.block_on(async move {
+                    let endpoint = match quinn::Endpoint::new(
+                        quinn::EndpointConfig::default(),
+                        Some(config),
+                        socket,
+                        Arc::new(quinn::TokioRuntime),
+                    ) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    accept_loop(server, endpoint, stop_rx, slots).await;
+                });
             });
-        })?;
-    ready_rx
-        .recv()
-        .map_err(|_| std::io::Error::other("the QUIC thread ended before starting"))??;
-    Ok(QuicHandle {
+        match thread {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                let _ = stop.send(true);
+                return Err(e);
+            }
+        }
+    }
+    let handle = QuicHandle {
         addr: bound,
         stop,
-        thread: Some(thread),
-    })
+        threads,
+    };
+    for r in ready {
+        let started = r
+            .recv()
+            .map_err(|_| std::io::Error::other("a QUIC thread ended before starting"))
+            .and_then(|r| r);
+        if let Err(e) = started {
+            handle.shutdown();
+            return Err(e);
+        }
+    }
+    Ok(handle)
 }
 
 async fn accept_loop(
     server: Arc<Server>,
     endpoint: quinn::Endpoint,
     mut stop: watch::Receiver<bool>,
+    slots: Arc<tokio::sync::Semaphore>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let incoming = tokio::select! {
             i = endpoint.accept() => match i { Some(i) => i, None => break },
@@ -197,9 +254,23 @@ enum First {
     Call(CallHead, Bytes),
 }
 
-/// Reads the first frame of a new stream.
+/// Reads the first frame of a new stream. [`REQUEST_TIMEOUT`] runs from the stream's
+/// first byte, not from its opening: QUIC opens every lower-numbered stream implicitly
+/// when a higher one arrives first, so a client opening thousands of watches at once
+/// would otherwise see the timer of a stream start before its request was even sent.
+/// A stream that never sends a byte costs one of its connection's
+/// [`MAX_STREAMS_PER_CONNECTION`] and ends with its connection.
 async fn read_request(recv: &mut quinn::RecvStream) -> Result<First, ApiError> {
     let mut decoder = Decoder::new(MAX_CALL_FRAME);
+    match recv.read_chunk(MAX_CALL_FRAME, true).await {
+        Ok(Some(chunk)) => decoder.feed(&chunk.bytes),
+        Ok(None) => {
+            return Err(ApiError::bad_request(
+                "the stream ended before a watch request",
+            ));
+        }
+        Err(e) => return Err(ApiError::bad_request(format!("reading the request: {e}"))),
+    }
     let read = async {
         loop {
             match decoder.next_frame() {
@@ -232,7 +303,7 @@ async fn read_request(recv: &mut quinn::RecvStream) -> Result<First, ApiError> {
     };
     tokio::time::timeout(REQUEST_TIMEOUT, read)
         .await
-        .map_err(|_| ApiError::bad_request("no watch request within 10 s"))?
+        .map_err(|_| ApiError::bad_request("no complete request within 10 s of its first byte"))?
 }
 
 async fn serve_stream(

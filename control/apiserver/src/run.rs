@@ -230,7 +230,7 @@ pub async fn start_with_store(
     )
     .map_err(|e| ApiError::service_unavailable(format!("listening on {}: {e}", config.listen)))?;
     let addr = handle.addr;
-    let quic = crate::quic::serve(server.clone(), tls, addr).map_err(|e| {
+    let quic = crate::quic::serve(server.clone(), tls, addr, config.workers).map_err(|e| {
         ApiError::service_unavailable(format!("listening on {addr} (UDP, QUIC): {e}"))
     })?;
 
