@@ -1,5 +1,10 @@
 //! `clipper`: the one binary — daemon subcommands (`up`) and, as they land, the CLI verbs.
 
+/// mimalloc rather than glibc's malloc: allocation was a quarter of the API server's
+/// CPU under a create-heavy load (see perf/results/apiserver.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
