@@ -15,6 +15,11 @@
 //! its resident memory is read from /proc/<pid>/status without the clients' memory in it,
 //! and its threads are not the clients' threads. Both still share the machine's cores.
 
+/// mimalloc rather than glibc's malloc: allocation was a quarter of the API server's
+/// CPU under a create-heavy load (see perf/results/apiserver.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -25,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
-use clipper_apiserver::cache::BROADCAST_BATCHES;
+use clipper_apiserver::cache::{BROADCAST_BATCHES, HISTORY_EVENTS};
 use clipper_apiserver::quic::STALL_TIMEOUT;
 use clipper_apiserver::run::{ApiServerConfig, StoreChoice};
 use clipper_client::{ClientError, Credentials, Options, QuicClient, WatchEvent};
@@ -75,6 +80,8 @@ struct Config {
     /// Only the watch fan-out (embedded store), printed, nothing written: for looking
     /// at one watcher count.
     fanout_only: bool,
+    /// Only the thread-per-core check's creates (2 workers): for profiling the write path.
+    creates_only: bool,
     /// When the run started and how busy the machine was (filled in by `run`).
     when: String,
 }
@@ -94,6 +101,7 @@ fn parse_args() -> Result<Config> {
         out: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/apiserver.md")),
         skip_etcd: false,
         fanout_only: false,
+        creates_only: false,
         when: String::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -119,11 +127,12 @@ fn parse_args() -> Result<Config> {
             "--quic-watchers" => cfg.quic_watchers = counts(args.next())?,
             "--http-watchers" => cfg.http_watchers = counts(args.next())?,
             "--fanout-only" => cfg.fanout_only = true,
+            "--creates-only" => cfg.creates_only = true,
             "--out" => cfg.out = Some(args.next().context("--out FILE")?.into()),
             "--no-out" => cfg.out = None,
             other => bail!(
                 "unknown argument {other:?} (--quick, --reps N, --pods N, --rate N, --budget N, \
-                 --no-etcd, --quic-watchers N,N, --http-watchers N,N, --fanout-only, --out FILE, \
+                 --no-etcd, --quic-watchers N,N, --http-watchers N,N, --fanout-only, --creates-only, --out FILE, \
                  --no-out)"
             ),
         }
@@ -686,7 +695,7 @@ async fn open_watchers(
                                 Ok(WatchEvent::Synced(_)) => {}
                                 // The server ended the watch with 410: the client would
                                 // relist. Watching from a fresh revision, only a watcher
-                                // that fell behind the cache's broadcast gets that.
+                                // that fell behind the cache's history gets that.
                                 Ok(WatchEvent::Relisting) => {
                                     log.cut_off("410: fell behind the watch cache".into());
                                     return Ok(());
@@ -1107,6 +1116,14 @@ async fn run(mut cfg: Config) -> Result<()> {
         utc_now(),
         load_average()
     );
+    if cfg.creates_only {
+        let rates = workers_check(2, &cfg).await?;
+        println!(
+            "creates/s over HTTPS, 2 workers: median {:.0} of {rates:.0?}",
+            median(&rates)
+        );
+        return Ok(());
+    }
     let embedded_dir = tempfile::tempdir()?;
     let embedded = run_backend("embedded", "embedded", embedded_dir.path(), &cfg).await?;
     drop(embedded_dir);
@@ -1350,8 +1367,10 @@ fn render(
            slightly negative (a watcher can see R before the writer's task reads its \
            response). \"Delivered\" = events received / (acknowledged updates × watchers). \
            A watcher that falls more than {BROADCAST_BATCHES} store commits behind the watch \
-           cache is ended by the server with a 410 that says so (QUIC: an error frame, on \
-           which the client would relist; HTTP: an ERROR event), and one whose stream accepts \
+           cache's broadcast catches up from the cache's history ({HISTORY_EVENTS} events); \
+           one that falls behind the history too is ended by the server with a 410 that \
+           says so (QUIC: an error frame, on which the client would relist; HTTP: an ERROR \
+           event), and one whose stream accepts \
            nothing for {STALL_TIMEOUT:?} is reset (429 StreamStalled): the bench counts such \
            a watcher as cut off as slow and stops it; a watch that ends in any other way is \
            lost, and reported.\n\
