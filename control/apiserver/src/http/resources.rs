@@ -643,6 +643,9 @@ fn table(
     serde_json::to_value(&t).map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// The size of the chunks a LIST's JSON is sent in.
+const LIST_CHUNK: usize = 256 * 1024;
+
 async fn list(
     server: &Server,
     scope: &Scope,
@@ -685,25 +688,36 @@ async fn list(
             Ok(response::value(200, &t, Format::Json))
         }
         _ => {
-            let mut out = BytesMut::with_capacity(256 + result.items.len() * 1024);
             let meta =
                 serde_json::to_string(&list_meta).map_err(|e| ApiError::internal(e.to_string()))?;
-            out.extend_from_slice(
-                format!(
-                    r#"{{"kind":"{}List","apiVersion":"{}","metadata":{meta},"items":["#,
-                    served.kind,
-                    served.api_version()
-                )
-                .as_bytes(),
+            let head = format!(
+                r#"{{"kind":"{}List","apiVersion":"{}","metadata":{meta},"items":["#,
+                served.kind,
+                served.api_version()
             );
+            // Sent as chunks of about LIST_CHUNK bytes rather than one buffer: 150,000
+            // pods are over 600 MiB, and growing one buffer to that size copied it
+            // several times over.
+            let mut chunks = Vec::new();
+            let mut buf = BytesMut::with_capacity(LIST_CHUNK);
+            buf.extend_from_slice(head.as_bytes());
             for (i, obj) in result.items.iter().enumerate() {
                 if i > 0 {
-                    out.extend_from_slice(b",");
+                    buf.extend_from_slice(b",");
                 }
-                out.extend_from_slice(&as_requested_version(served, obj.json(&served.codec)?));
+                buf.extend_from_slice(&as_requested_version(served, obj.json(&served.codec)?));
+                if buf.len() >= LIST_CHUNK {
+                    chunks.push(buf.split().freeze());
+                    buf.reserve(LIST_CHUNK);
+                }
             }
-            out.extend_from_slice(b"]}");
-            Ok(response::encoded(200, out.freeze(), format))
+            buf.extend_from_slice(b"]}");
+            chunks.push(buf.freeze());
+            if format == Format::Yaml {
+                let whole: Vec<u8> = chunks.concat();
+                return Ok(response::encoded(200, Bytes::from(whole), format));
+            }
+            Ok(response::json_chunks(200, chunks))
         }
     }
 }

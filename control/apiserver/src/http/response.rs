@@ -17,6 +17,15 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }
 
+/// A body sent as the given chunks, in order (a large LIST), rather than one buffer.
+pub fn chunks(chunks: Vec<Bytes>) -> Body {
+    let frames = chunks
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| Ok(hyper::body::Frame::data(c)));
+    http_body_util::StreamBody::new(futures_util::stream::iter(frames)).boxed()
+}
+
 /// The representation a client asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -71,6 +80,13 @@ fn with_type(mut resp: Response<Body>, content_type: &'static str) -> Response<B
 /// A JSON body with a status code.
 pub fn json_bytes(status: u16, bytes: impl Into<Bytes>) -> Response<Body> {
     let mut resp = Response::new(full(bytes));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    with_type(resp, "application/json")
+}
+
+/// JSON sent as `chunks` (see [`chunks`]).
+pub fn json_chunks(status: u16, parts: Vec<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(chunks(parts));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     with_type(resp, "application/json")
 }
