@@ -118,8 +118,9 @@ pub struct Global {
 
 /// kubectl takes its global flags before the verb too (`kubectl -n kube-system get
 /// pods`): leading `-n`/`--namespace`/`--kubeconfig` flags, with their values, are moved
-/// after the first word that is not a flag, where each verb parses them. Anything else
-/// is left as it is.
+/// after the first word that is not a flag, where each verb parses them — or, for the
+/// verbs whose actions parse them (`top pod`, `rollout status`, `token list`), after the
+/// action. Anything else is left as it is.
 pub fn global_flags_after_verb<I>(args: I) -> Vec<std::ffi::OsString>
 where
     I: IntoIterator<Item = std::ffi::OsString>,
@@ -142,7 +143,18 @@ where
         }
     }
     if !moved.is_empty() && i < args.len() {
-        let at = i + 1;
+        let verb_with_actions = matches!(
+            args[i].to_string_lossy().as_ref(),
+            "top" | "rollout" | "token"
+        );
+        let action_follows = args
+            .get(i + 1)
+            .is_some_and(|a| !a.to_string_lossy().starts_with('-'));
+        let at = if verb_with_actions && action_follows {
+            i + 2
+        } else {
+            i + 1
+        };
         args.splice(at..at, moved);
     } else {
         // No verb follows: leave the flags where they were, for clap to report.
@@ -545,6 +557,19 @@ mod tests {
         assert_eq!(
             moved(&["clipper", "-nx", "get", "cm"]),
             ["clipper", "get", "-nx", "cm"]
+        );
+        // Verbs whose actions take the flags: after the action.
+        assert_eq!(
+            moved(&["clipper", "-n", "x", "top", "pod", "p"]),
+            ["clipper", "top", "pod", "-n", "x", "p"]
+        );
+        assert_eq!(
+            moved(&["clipper", "--kubeconfig=k", "rollout", "status", "deploy/d"]),
+            ["clipper", "rollout", "status", "--kubeconfig=k", "deploy/d"]
+        );
+        assert_eq!(
+            moved(&["clipper", "-n", "x", "top", "--help"]),
+            ["clipper", "top", "-n", "x", "--help"]
         );
         // Flags after the verb, other flags and a dangling -n are left alone.
         assert_eq!(
