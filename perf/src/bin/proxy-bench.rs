@@ -2548,7 +2548,7 @@ fn churn_section(c: &ChurnResults, o: &Opts) -> String {
         let build: Vec<f64> = ups.iter().filter_map(|u| u.build_us).collect();
         md += &format!(
             "\nClipper: CPU time of the thread calling `apply`, per update: p50 {} (max {}); \
-             building the {n}-endpoint list before it: p50 {}.\n",
+             building the change list before it: p50 {}.\n",
             fmt_us(median(&cpu)),
             fmt_us(cpu.iter().copied().fold(0.0, f64::max)),
             fmt_us(median(&build)),
