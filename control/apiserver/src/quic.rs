@@ -254,6 +254,20 @@ enum First {
     Call(CallHead, Bytes),
 }
 
+/// Feeds the stream's next chunk to `decoder`.
+async fn read_more(recv: &mut quinn::RecvStream, decoder: &mut Decoder) -> Result<(), ApiError> {
+    match recv.read_chunk(MAX_CALL_FRAME, true).await {
+        Ok(Some(chunk)) => {
+            decoder.feed(&chunk.bytes);
+            Ok(())
+        }
+        Ok(None) => Err(ApiError::bad_request(
+            "the stream ended before a watch request",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!("reading the request: {e}"))),
+    }
+}
+
 /// Reads the first frame of a new stream. [`REQUEST_TIMEOUT`] runs from the stream's
 /// first byte, not from its opening: QUIC opens every lower-numbered stream implicitly
 /// when a higher one arrives first, so a client opening thousands of watches at once
@@ -262,15 +276,7 @@ enum First {
 /// [`MAX_STREAMS_PER_CONNECTION`] and ends with its connection.
 async fn read_request(recv: &mut quinn::RecvStream) -> Result<First, ApiError> {
     let mut decoder = Decoder::new(MAX_CALL_FRAME);
-    match recv.read_chunk(MAX_CALL_FRAME, true).await {
-        Ok(Some(chunk)) => decoder.feed(&chunk.bytes),
-        Ok(None) => {
-            return Err(ApiError::bad_request(
-                "the stream ended before a watch request",
-            ));
-        }
-        Err(e) => return Err(ApiError::bad_request(format!("reading the request: {e}"))),
-    }
+    read_more(recv, &mut decoder).await?;
     let read = async {
         loop {
             match decoder.next_frame() {
@@ -290,15 +296,7 @@ async fn read_request(recv: &mut quinn::RecvStream) -> Result<First, ApiError> {
                 }
                 Err(e) => return Err(ApiError::bad_request(e.to_string())),
             }
-            match recv.read_chunk(MAX_CALL_FRAME, true).await {
-                Ok(Some(chunk)) => decoder.feed(&chunk.bytes),
-                Ok(None) => {
-                    return Err(ApiError::bad_request(
-                        "the stream ended before a watch request",
-                    ));
-                }
-                Err(e) => return Err(ApiError::bad_request(format!("reading the request: {e}"))),
-            }
+            read_more(recv, &mut decoder).await?;
         }
     };
     tokio::time::timeout(REQUEST_TIMEOUT, read)
